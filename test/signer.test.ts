@@ -122,13 +122,18 @@ describe('canonicalisation rules', () => {
 
 // ---- differential test against @smithy/signature-v4 ----
 
+function bytes(d: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
+  if (typeof d === 'string') return d;
+  return d instanceof ArrayBuffer ? new Uint8Array(d) : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
+
 class NodeSha256 {
   readonly #h: ReturnType<typeof createHash> | ReturnType<typeof createHmac>;
-  constructor(secret?: string | Uint8Array) {
-    this.#h = secret ? createHmac('sha256', secret) : createHash('sha256');
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.#h = secret ? createHmac('sha256', bytes(secret)) : createHash('sha256');
   }
-  update(d: string | Uint8Array): void {
-    this.#h.update(d);
+  update(d: string | ArrayBuffer | ArrayBufferView): void {
+    this.#h.update(bytes(d));
   }
   digest(): Promise<Uint8Array> {
     return Promise.resolve(new Uint8Array(this.#h.digest()));

@@ -8,6 +8,7 @@ import type { Config } from './config.js';
 import type { CredentialCache } from './credentials.js';
 import {
   errorResponse,
+  HeadersTooLargeError,
   MethodNotAllowedError,
   NoCredentialsError,
   NotReadyError,
@@ -38,10 +39,13 @@ export interface ProxyDeps {
 const REJECT_REASON: Partial<Record<string, 'not_allowed' | 'bad_request' | 'method' | 'shutting_down'>> = {
   ERR_TARGET_NOT_ALLOWED: 'not_allowed',
   ERR_BAD_REQUEST: 'bad_request',
+  ERR_HEADERS_TOO_LARGE: 'bad_request',
   ERR_METHOD_NOT_ALLOWED: 'method',
   ERR_UPGRADE_NOT_SUPPORTED: 'method',
   ERR_SHUTTING_DOWN: 'shutting_down',
 };
+
+const MAX_REQUEST_HEADERS = 100;
 
 function pathWithoutQuery(path: string): string {
   const q = path.indexOf('?');
@@ -191,15 +195,19 @@ export class ProxyServer {
     let exchange: Exchange | undefined;
     try {
       if (this.draining) throw new ShuttingDownError();
+      // Node keeps only the first 1000 header lines and drops the rest silently: the proxy would sign and
+      // forward a request other than the one the app sent. Envoy, the sidecar this replaces, answers 431
+      // above 100 request headers (max_headers_count), so apps that worked behind it stay within this.
+      if (req.rawHeaders.length > MAX_REQUEST_HEADERS * 2) throw new HeadersTooLargeError();
       const headers = prepareHeaders(req.rawHeaders, this.#headerPolicy);
       target = parseTarget(req.url ?? '', headers.host, this.config.upstreamPort);
       if (!this.config.allowlist.allows(target.host)) throw new TargetNotAllowedError(target.host);
-      if (!this.#upstream.ready) throw new NotReadyError('the trusted Private CA root is not loaded yet');
       const creds = this.#credentials.current();
       if (creds === undefined) {
         this.metrics.signingFailure('no_credentials');
         throw new NoCredentialsError(this.#credentials.state().status === 'expired' ? 'the cached credentials expired and could not be refreshed' : 'credentials have not been fetched yet');
       }
+      if (!this.#upstream.ready) throw new NotReadyError('the trusted Private CA root is not loaded yet');
 
       const signed = headers.signed;
       signed.push(['host', target.authority]);
@@ -210,12 +218,13 @@ export class ProxyServer {
         this.metrics.signingFailure('error');
         throw new SigningError(err);
       }
-      // `signed` now holds every signed header, x-amz-* included, exactly as they were signed.
-      const out: string[] = [];
+      // `signed` now holds every signed header, x-amz-* included, exactly as they were signed. Authorization
+      // goes first: a hop that truncates a long header list then drops app headers (the signature fails to
+      // verify) and never the signature itself, which would turn the request into an anonymous one.
+      const out: string[] = ['authorization', authorization];
       for (let i = 0; i < signed.length; i++) out.push(signed[i]![0], signed[i]![1]);
       const unsigned = headers.unsigned;
       for (let i = 0; i < unsigned.length; i++) out.push(unsigned[i]![0], unsigned[i]![1]);
-      out.push('authorization', authorization);
 
       exchange = new Exchange(this, req, res, target, started);
       res.once('close', exchange.onClientClose);
@@ -300,6 +309,13 @@ export class ProxyServer {
   #clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     // Malformed requests never reach `handle`: answer here and close, the process stays up.
     if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    // The answer to an earlier request on this connection is already on the wire (garbage pipelined behind
+    // it): a 400 written now would land inside that body. Cutting the connection is the only clean signal;
+    // Node's default clientError handler makes the same check.
+    if ((socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage?.headersSent) {
       socket.destroy();
       return;
     }
