@@ -1,0 +1,594 @@
+// `npm run e2e`: the seed's cross-cluster checks through the real kernel. Two "pod" namespaces (one per EKS
+// cluster) get the init container's iptables rules, the Pod Identity agent and the built proxy; a "lattice"
+// namespace holds the Lattice-like verifier in front of the two demo apps. An app process in each pod then runs
+// plain `curl http://demo-clusterN.example.com/`, exactly as in the seed. See test/e2e/README.md.
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync, accessSync, constants } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { seedScenario, SEED_CA_ARN, SEED_REGION, type SeedCaller } from '../emulators/scenario.js';
+import {
+  addAddress,
+  addRoute,
+  connect,
+  createNamespace,
+  deleteNamespace,
+  listNamespaces,
+  natRules,
+  netnsSupport,
+  nsName,
+  run,
+  sweepStale,
+  writeHosts,
+} from './netns.js';
+import { Supervisor, tail, type Proc } from './procs.js';
+import { curlIn, describe, Report, type HttpResult } from './report.js';
+
+const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const ENTRYPOINT = join(REPO, 'init-iptables/entrypoint.sh');
+const PROXY_MAIN = join(REPO, 'proxy/dist/main.js');
+const EMULATOR_CLI = join(REPO, 'test/emulators/cli.ts');
+const MARKER = join(REPO, 'test/e2e/marker.ts');
+const OVERALL_TIMEOUT_MS = 300_000;
+
+// Identities: the proxy as the sidecar runs in the pod (non-root, group 0 = the excluded group), the app with
+// a group of its own so the init container's rules capture it.
+const PROXY_USER = { uid: 1337, gid: 0 };
+const APP_USER = { uid: 1000, gid: 1000 };
+const GID0_USER = { uid: 1000, gid: 0 };
+const ROOT = { uid: 0, gid: 0 };
+
+// Addresses, all inside namespaces this run creates.
+const SERVICE_V4: Record<string, string> = { 'demo-cluster1': '169.254.171.11', 'demo-cluster2': '169.254.171.12' };
+const SERVICE_V6: Record<string, string> = { 'demo-cluster1': 'fd00:ec2:80::11', 'demo-cluster2': 'fd00:ec2:80::12' };
+const MARKER_V4 = '169.254.171.20';
+const MARKER_V6 = 'fd00:ec2:80::20';
+/** in the captured range, nothing there: only the proxy can answer */
+const UNUSED_V4 = '169.254.171.99';
+/** outside the captured range, so the proxy's PCA calls are not captured (like the real regional endpoint) */
+const PCA_V4 = '169.254.180.10';
+const PCA_PORT = 8443;
+const AGENT_V4 = '169.254.170.23';
+const PROXY_PORT = 8080;
+const ADMIN_PORT = 9901;
+
+interface Pod {
+  key: 'cluster1' | 'cluster2';
+  ns: string;
+  caller: SeedCaller;
+  link: { pod4: string; lat4: string; pod6: string; lat6: string };
+  /** cluster1 trusts the CA fetched from the (emulated) Private CA by ARN, cluster2 a CA file: both paths run */
+  caMode: 'arn' | 'file';
+  dir: string;
+  proxy?: Proc;
+}
+
+function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function jsonLine(line: string): Record<string, unknown> | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+const readyJson = (line: string): Record<string, unknown> | undefined => {
+  const j = jsonLine(line);
+  return j?.ready === true ? j : undefined;
+};
+
+function missingTools(): string[] {
+  const tools: Array<[string, string]> = [
+    ['ip', 'iproute2'],
+    ['iptables', 'iptables'],
+    ['ip6tables', 'iptables'],
+    ['iptables-save', 'iptables'],
+    ['iptables-restore', 'iptables'],
+    ['curl', 'curl'],
+    ['setpriv', 'util-linux'],
+    ['sh', 'dash'],
+  ];
+  const path = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':');
+  const missing: string[] = [];
+  for (const [tool, pkg] of tools) {
+    const found = path.some((d) => {
+      try {
+        accessSync(join(d, tool), constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (!found) missing.push(`${tool} (apt package ${pkg})`);
+  }
+  return missing;
+}
+
+class E2e {
+  readonly report = new Report(out);
+  readonly tmp = mkdtempSync(join(tmpdir(), `lsp-e2e-${process.pid}-`));
+  readonly sup = new Supervisor(this.tmp, REPO);
+  readonly lat = nsName('lattice');
+  readonly scenario = seedScenario({ domain: 'example.com' });
+  readonly iamKey = randomBytes(32).toString('hex');
+  readonly pods: Pod[];
+  readonly created: string[] = [];
+  lattice?: Proc;
+  marker?: Proc;
+  /** false when this kernel cannot do IPv6 nat: the IPv6 checks are then reported as SKIP, loudly */
+  ipv6 = true;
+  ipv6Reason = '';
+  private cleaning: Promise<void> | undefined;
+  private aborted = false;
+
+  constructor() {
+    // The non-root proxy must read the CA file and its token under this directory.
+    chmodSync(this.tmp, 0o755);
+    const mk = (key: 'cluster1' | 'cluster2', n: number, caMode: 'arn' | 'file'): Pod => ({
+      key,
+      ns: nsName(`pod${n}`),
+      caller: this.scenario.callers[key],
+      link: { pod4: `169.254.20${n}.2/30`, lat4: `169.254.20${n}.1/30`, pod6: `fd00:ec2:81:${n}::2/64`, lat6: `fd00:ec2:81:${n}::1/64` },
+      caMode,
+      dir: join(this.tmp, `pod${n}`),
+    });
+    this.pods = [mk('cluster1', 1, 'arn'), mk('cluster2', 2, 'file')];
+  }
+
+  emulatorEnv(): Record<string, string> {
+    return { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', EMULATOR_IAM_KEY: this.iamKey };
+  }
+
+  startEmulator(name: string, ns: string, args: string[]): Promise<Proc> {
+    return this.sup.start({
+      name,
+      ns,
+      cmd: process.execPath,
+      args: ['--import', 'tsx', EMULATOR_CLI, ...args],
+      env: this.emulatorEnv(),
+      readyLine: readyJson,
+      timeoutMs: 60_000,
+    });
+  }
+
+  async buildTopology(): Promise<void> {
+    this.guard();
+    await createNamespace(this.lat);
+    this.created.push(this.lat);
+    for (const addr of [...Object.values(SERVICE_V4), MARKER_V4, PCA_V4]) await addAddress(this.lat, `${addr}/32`);
+    if (this.ipv6) for (const addr of [...Object.values(SERVICE_V6), MARKER_V6]) await addAddress(this.lat, `${addr}/128`);
+    for (const pod of this.pods) {
+      this.guard();
+      await createNamespace(pod.ns);
+      this.created.push(pod.ns);
+      await connect(
+        { ns: pod.ns, ifname: 'eth0', v4: pod.link.pod4, ...(this.ipv6 ? { v6: pod.link.pod6 } : {}) },
+        { ns: this.lat, ifname: `veth-${pod.key}`, v4: pod.link.lat4, ...(this.ipv6 ? { v6: pod.link.lat6 } : {}) },
+      );
+      const via4 = pod.link.lat4.split('/')[0] as string;
+      const via6 = pod.link.lat6.split('/')[0] as string;
+      await addRoute(pod.ns, '169.254.171.0/24', via4);
+      await addRoute(pod.ns, `${PCA_V4}/32`, via4);
+      if (this.ipv6) await addRoute(pod.ns, 'fd00:ec2:80::/64', via6);
+      await addAddress(pod.ns, `${AGENT_V4}/32`);
+      const hosts: Array<[string, string]> = [];
+      for (const svc of this.scenario.services) {
+        hosts.push([SERVICE_V4[svc.name] as string, svc.hostname]);
+        if (this.ipv6) hosts.push([SERVICE_V6[svc.name] as string, svc.hostname]);
+      }
+      writeHosts(pod.ns, hosts);
+      mkdirSync(pod.dir, { mode: 0o755 });
+    }
+  }
+
+  async startLatticeSide(): Promise<{ caFile: string }> {
+    const pki = join(this.tmp, 'pki');
+    const hostnames = this.scenario.services.map((s) => s.hostname);
+    const made = await run(process.execPath, ['--import', 'tsx', EMULATOR_CLI, 'make-pki', '--out', pki, '--dns', hostnames.join(',')], {
+      timeoutMs: 60_000,
+      cwd: REPO,
+    });
+    if (made.code !== 0) throw new Error(`make-pki failed: ${made.stderr}`);
+    const caFile = join(pki, 'ca.pem');
+    chmodSync(caFile, 0o644);
+
+    const targets: string[] = [];
+    for (const svc of this.scenario.services) {
+      const t = await this.startEmulator(`target-${svc.name}`, this.lat, [
+        'demo-target', '--host', '127.0.0.1', '--port', '0', '--app', svc.app, '--pod-name', svc.podName,
+      ]);
+      targets.push(`127.0.0.1:${String((t.ready as { port: number }).port)}`);
+    }
+    // '::' is dual-stack: one listener answers on every service address, IPv4 and IPv6, like Lattice's VIPs.
+    this.lattice = await this.startEmulator('lattice', this.lat, [
+      'lattice', '--host', '::', '--port', '443', '--cert', join(pki, 'server.pem'), '--key', join(pki, 'server-key.pem'),
+      '--region', SEED_REGION, '--seed-services', targets.join(','), '--domain', this.scenario.domain,
+    ]);
+    await this.startEmulator('pca', this.lat, [
+      'pca', '--host', PCA_V4, '--port', String(PCA_PORT), '--ca-arn', SEED_CA_ARN, '--ca-cert', caFile, '--region', SEED_REGION,
+    ]);
+    this.marker = await this.sup.start({
+      name: 'marker',
+      ns: this.lat,
+      cmd: process.execPath,
+      args: ['--import', 'tsx', MARKER, MARKER_V4, '80', ...(this.ipv6 ? [MARKER_V6, '80'] : [])],
+      env: this.emulatorEnv(),
+      readyLine: readyJson,
+      timeoutMs: 60_000,
+    });
+    return { caFile };
+  }
+
+  async startAgent(pod: Pod): Promise<string> {
+    // Written before the agent starts so it keeps this file (and its mode): the non-root proxy reads it, as the
+    // projected service-account token is readable by the pod's containers on EKS.
+    const tokenFile = join(pod.dir, 'eks-pod-identity-token');
+    writeFileSync(tokenFile, `eks-pod-identity-token.${pod.caller.cluster}.${randomBytes(16).toString('hex')}`, { mode: 0o644 });
+    const config = join(pod.dir, 'agent.json');
+    writeFileSync(config, JSON.stringify({ roleArn: pod.caller.roleArn, tags: pod.caller.tags }), { mode: 0o600 });
+    await this.startEmulator(`agent-${pod.key}`, pod.ns, [
+      'pod-identity', '--host', AGENT_V4, '--port', '80', '--token-file', tokenFile, '--config', config,
+    ]);
+    return tokenFile;
+  }
+
+  async runInitScript(pod: Pod): Promise<void> {
+    const first = await run('ip', ['netns', 'exec', pod.ns, 'sh', ENTRYPOINT], { env: { PATH: process.env.PATH ?? '' } });
+    const printed = first.stdout.includes(`-A LATTICE_EGRESS -d 169.254.171.0/24 -p tcp -j REDIRECT --to-ports ${PROXY_PORT}`);
+    this.report.record(
+      `init-iptables installs the capture in ${pod.key}'s pod namespace and prints the rules`,
+      first.code === 0 && printed,
+      first.code === 0 ? `exit 0, rules printed: ${printed}` : `exit ${first.code}: ${first.stderr.trim()}`,
+    );
+    const v6Line = (first.stdout.split('\n').find((l) => l.includes('IPv6')) ?? '(no IPv6 line)').trim();
+    if (this.ipv6) {
+      this.report.record(`init-iptables detects ${pod.key}'s IPv6 address (ENABLE_IPV6=auto) and captures fd00:ec2:80::/64`, /global IPv6 address: capturing/.test(v6Line), v6Line);
+    } else {
+      this.report.record(`init-iptables in ${pod.key} (no IPv6 address) skips IPv6 with a log line`, /IPv6 capture skipped/.test(v6Line), v6Line);
+    }
+
+    const before4 = await natRules(pod.ns, 'iptables-save');
+    const before6 = this.ipv6 ? await natRules(pod.ns, 'ip6tables-save') : '';
+    const again = await run('ip', ['netns', 'exec', pod.ns, 'sh', ENTRYPOINT], { env: { PATH: process.env.PATH ?? '' } });
+    const same4 = before4 === (await natRules(pod.ns, 'iptables-save'));
+    const same6 = before6 === (this.ipv6 ? await natRules(pod.ns, 'ip6tables-save') : '');
+    this.report.record(
+      `init-iptables run twice in ${pod.key} leaves the same iptables and ip6tables nat rules`,
+      again.code === 0 && same4 && same6,
+      `second exit ${again.code}, iptables same: ${same4}, ip6tables same: ${same6}`,
+    );
+  }
+
+  async checkNoNetAdmin(pod: Pod): Promise<void> {
+    const r = await run('ip', ['netns', 'exec', pod.ns, 'setpriv', '--bounding-set=-net_admin', '--inh-caps=-net_admin', 'sh', ENTRYPOINT], {
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    this.report.record(
+      'init-iptables without NET_ADMIN exits non-zero saying the capability is missing',
+      r.code !== 0 && /missing capability NET_ADMIN/.test(r.stderr),
+      `exit ${r.code}: ${r.stderr.trim()}`,
+    );
+  }
+
+  async startProxy(pod: Pod, tokenFile: string, caFile: string): Promise<void> {
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+      HOME: '/tmp',
+      LISTEN_PORT: String(PROXY_PORT),
+      LISTEN_ADDRESS: '127.0.0.1,::1',
+      ADMIN_PORT: String(ADMIN_PORT),
+      AWS_REGION: SEED_REGION,
+      APP_DOMAIN: this.scenario.domain,
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: `http://${AGENT_V4}/v1/credentials`,
+      AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: tokenFile,
+      LOG_LEVEL: 'info',
+    };
+    if (pod.caMode === 'arn') {
+      env.CA_ARN = SEED_CA_ARN;
+      env.AWS_ENDPOINT_URL_ACM_PCA = `http://${PCA_V4}:${PCA_PORT}`;
+    } else {
+      env.CA_FILE = caFile;
+    }
+    pod.proxy = await this.sup.start({ name: `proxy-${pod.key}`, ns: pod.ns, cmd: process.execPath, args: [PROXY_MAIN], env, user: PROXY_USER });
+    const deadline = Date.now() + 30_000;
+    let last: HttpResult = { status: 0, body: '', error: 'not asked yet' };
+    while (Date.now() < deadline) {
+      if (pod.proxy.exited()) throw new Error(`proxy-${pod.key} exited:\n${tail(pod.proxy.lines)}`);
+      last = await curlIn(pod.ns, ROOT, [`http://127.0.0.1:${ADMIN_PORT}/readyz`], 3);
+      if (last.status === 200) return;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new Error(`proxy-${pod.key} not ready after 30 s (readyz ${describe(last)}); log:\n${tail(pod.proxy.lines)}`);
+  }
+
+  async checkProxyIdentity(pod: Pod): Promise<void> {
+    const status = await run('cat', [`/proc/${pod.proxy?.pid}/status`]);
+    const uid = /^Uid:\s+(\d+)/m.exec(status.stdout)?.[1];
+    const gid = /^Gid:\s+(\d+)/m.exec(status.stdout)?.[1];
+    this.report.record(
+      `proxy in ${pod.key} runs as non-root uid ${PROXY_USER.uid} with GID ${PROXY_USER.gid}`,
+      uid === String(PROXY_USER.uid) && gid === String(PROXY_USER.gid),
+      `uid=${uid} gid=${gid}`,
+    );
+  }
+
+  /** Requests the proxy has seen (served or rejected), from its /metrics. */
+  async proxyRequestCount(pod: Pod): Promise<number> {
+    const r = await curlIn(pod.ns, ROOT, [`http://127.0.0.1:${ADMIN_PORT}/metrics`], 5);
+    if (r.status !== 200) throw new Error(`metrics: ${describe(r)}`);
+    // Every request the proxy answers is counted here, rejected ones included (they also have a counter of their own).
+    if (!r.body.includes('# TYPE lattice_proxy_requests_total')) throw new Error('lattice_proxy_requests_total is missing from /metrics');
+    let sum = 0;
+    for (const line of r.body.split('\n')) {
+      const m = /^lattice_proxy_requests_total(\{[^}]*\})?\s+([0-9.e+]+)$/.exec(line);
+      if (m) sum += Number(m[2]);
+    }
+    return sum;
+  }
+
+  markerHits(): number {
+    return (this.marker?.lines ?? []).filter((l) => jsonLine(l)?.event === 'request').length;
+  }
+
+  /** The Lattice emulator prints its request log on SIGUSR2. */
+  async latticeLog(): Promise<Array<Record<string, unknown>>> {
+    const proc = this.lattice;
+    if (!proc) throw new Error('lattice not started');
+    const from = proc.lines.length;
+    process.kill(proc.pid, 'SIGUSR2');
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      for (const line of proc.lines.slice(from)) {
+        const j = jsonLine(line);
+        if (j && Array.isArray(j.log)) return j.log as Array<Record<string, unknown>>;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('lattice did not print its log after SIGUSR2');
+  }
+
+  async seedChecks(): Promise<void> {
+    const [pod1, pod2] = this.pods as [Pod, Pod];
+    const svc = (name: string) => this.scenario.services.find((s) => s.name === name)!;
+    const allowed = (from: Pod, to: string, ipFlag: string[] = []) =>
+      this.report.check(`${from.key} -> ${to}${ipFlag.join(' ') ? ` (curl ${ipFlag.join(' ')})` : ''}: 200 Hello from ${svc(to).app}`, async () => {
+        const r = await curlIn(from.ns, APP_USER, [...ipFlag, `http://${svc(to).hostname}/`]);
+        const re = new RegExp(`^Requesting to Pod\\(${svc(to).podName}\\): Hello from ${svc(to).app}$`);
+        return { ok: r.status === 200 && re.test(r.body.trim()), detail: describe(r) };
+      });
+    const denied = (from: Pod, to: string, ipFlag: string[] = []) =>
+      this.report.check(`${from.key} -> ${to}${ipFlag.join(' ') ? ` (curl ${ipFlag.join(' ')})` : ''}: 403 AccessDeniedException`, async () => {
+        const r = await curlIn(from.ns, APP_USER, [...ipFlag, `http://${svc(to).hostname}/`]);
+        // Lattice's wording names the caller's role session; eks-clusterN proves the proxy signed as this pod.
+        const ok = r.status === 403 && r.body.startsWith('AccessDeniedException: ') && r.body.includes(from.caller.cluster);
+        return { ok, detail: describe(r) };
+      });
+
+    out('--- the seed\'s four checks: plain curl from an app process (uid 1000, gid 1000) ---');
+    await allowed(pod1, 'demo-cluster2');
+    await allowed(pod2, 'demo-cluster1');
+    await denied(pod1, 'demo-cluster1');
+    await denied(pod2, 'demo-cluster2');
+
+    out('--- IPv4 and IPv6 forced (iptables and ip6tables paths) ---');
+    await allowed(pod1, 'demo-cluster2', ['-4']);
+    await allowed(pod2, 'demo-cluster1', ['-4']);
+    if (this.ipv6) {
+      // Nothing listens on port 80 of the service addresses: a 200 over IPv6 can only come through the capture.
+      await allowed(pod1, 'demo-cluster2', ['-6']);
+      await allowed(pod2, 'demo-cluster1', ['-6']);
+      await denied(pod1, 'demo-cluster1', ['-6']);
+      await denied(pod2, 'demo-cluster2', ['-6']);
+    } else {
+      this.report.skip('IPv6 path (curl -6 through ip6tables)', this.ipv6Reason);
+    }
+
+    await this.report.check('Lattice saw only SigV4-verified requests for the allowed calls, signed as the calling cluster', async () => {
+      const log = await this.latticeLog();
+      const ok200 = log.filter((e) => e.status === 200);
+      const bad = ok200.filter((e) => e.verified !== true || typeof e.principalArn !== 'string');
+      const byCluster = (c: string, host: string) => ok200.some((e) => e.host === host && String(e.principalArn).includes(c));
+      const ok =
+        ok200.length >= (this.ipv6 ? 6 : 4) &&
+        bad.length === 0 &&
+        byCluster('eks-cluster1', svc('demo-cluster2').hostname) &&
+        byCluster('eks-cluster2', svc('demo-cluster1').hostname);
+      return { ok, detail: `${log.length} requests logged, ${ok200.length} answered 200, ${bad.length} of them not verified` };
+    });
+  }
+
+  async captureChecks(): Promise<void> {
+    const [pod1] = this.pods as [Pod, Pod];
+    out('--- what is captured and what is not ---');
+    const families: Array<readonly [string, string]> = [['IPv4', `http://${MARKER_V4}/`]];
+    if (this.ipv6) families.push(['IPv6', `http://[${MARKER_V6}]/`]);
+    else this.report.skip('GID 0 / GID 1000 over IPv6', this.ipv6Reason);
+    for (const [family, url] of families) {
+      await this.report.check(`GID 0 process (${family}) is not captured: reaches Lattice's address directly, proxy never sees it`, async () => {
+        const proxyBefore = await this.proxyRequestCount(pod1);
+        const hitsBefore = this.markerHits();
+        const r = await curlIn(pod1.ns, GID0_USER, [url]);
+        await new Promise((res) => setTimeout(res, 200));
+        const proxyAfter = await this.proxyRequestCount(pod1);
+        const ok = r.status === 200 && r.body.startsWith('marker: reached') && proxyAfter === proxyBefore && this.markerHits() === hitsBefore + 1;
+        return { ok, detail: `${describe(r)}; proxy requests ${proxyBefore} -> ${proxyAfter}` };
+      });
+      await this.report.check(`GID 1000 process (${family}) to the same address is captured: the proxy answers, Lattice's address never sees it`, async () => {
+        const proxyBefore = await this.proxyRequestCount(pod1);
+        const hitsBefore = this.markerHits();
+        const r = await curlIn(pod1.ns, APP_USER, [url]);
+        await new Promise((res) => setTimeout(res, 200));
+        const proxyAfter = await this.proxyRequestCount(pod1);
+        // An IP literal is not an allowed target, so the proxy refuses it itself.
+        const ok = r.status === 403 && !r.body.startsWith('marker:') && proxyAfter === proxyBefore + 1 && this.markerHits() === hitsBefore;
+        return { ok, detail: `${describe(r)}; proxy requests ${proxyBefore} -> ${proxyAfter}` };
+      });
+    }
+    await this.report.check('disallowed destination in the captured range (Host evil.example.org) gets the proxy\'s 403, nothing reaches Lattice', async () => {
+      const before = (await this.latticeLog()).length;
+      const r = await curlIn(pod1.ns, APP_USER, ['-H', 'Host: evil.example.org', `http://${UNUSED_V4}/`]);
+      const after = await this.latticeLog();
+      const ok = r.status === 403 && r.body.includes('evil.example.org') && after.length === before && !after.some((e) => e.host === 'evil.example.org');
+      return { ok, detail: `${describe(r)}; Lattice log ${before} -> ${after.length} entries` };
+    });
+  }
+
+  /**
+   * Stops every process by PID and deletes every namespace of this run (all `lsp-<our pid>-*`, so one a step was
+   * still creating is not missed). Every caller gets the same promise. Logs are kept when something failed.
+   */
+  cleanup(): Promise<void> {
+    this.cleaning ??= (async () => {
+      this.aborted = true;
+      await this.sup.stopAll();
+      const ours = (await listNamespaces()).filter((n) => n.startsWith(nsName('')));
+      for (const ns of new Set([...this.created, ...ours])) await deleteNamespace(ns);
+      if (this.report.failed === 0) rmSync(this.tmp, { recursive: true, force: true });
+      else out(`e2e: logs kept in ${this.tmp}`);
+    })();
+    return this.cleaning;
+  }
+
+  /** Called before each step that creates something: a torn-down run must not create more. */
+  private guard(): void {
+    if (this.aborted) throw new Error('run torn down');
+  }
+
+  cleanupNow(): void {
+    this.sup.killAllNow();
+  }
+
+  /** ip6tables nat (REDIRECT) works in a fresh namespace, or the reason it does not. */
+  async probeIpv6Nat(): Promise<void> {
+    if (process.env.E2E_IPV6 === '0') {
+      this.ipv6 = false;
+      this.ipv6Reason = 'IPv6 disabled by E2E_IPV6=0';
+      out(`e2e: IPv6 checks will be SKIPPED — ${this.ipv6Reason}`);
+      return;
+    }
+    const probe = nsName('v6probe');
+    this.created.push(probe);
+    await createNamespace(probe);
+    const r = await run('ip', ['netns', 'exec', probe, 'ip6tables', '-w', '-t', 'nat', '-A', 'OUTPUT', '-p', 'tcp', '-d', 'fd00:ec2:80::/64', '-j', 'REDIRECT', '--to-ports', '8080']);
+    await deleteNamespace(probe);
+    if (r.code !== 0) {
+      this.ipv6 = false;
+      this.ipv6Reason = `this kernel cannot do IPv6 nat REDIRECT: ${r.stderr.trim().split('\n')[0]}`;
+      out('!'.repeat(100));
+      out(`e2e: IPv6 checks will be SKIPPED — ${this.ipv6Reason}`);
+      out('!'.repeat(100));
+    }
+  }
+
+  async main(): Promise<void> {
+    const swept = await sweepStale(out);
+    if (swept.length > 0) out(`e2e: removed ${swept.length} stale namespace(s) of earlier runs`);
+    await this.probeIpv6Nat();
+    out(`e2e: namespaces ${this.lat}, ${this.pods.map((p) => p.ns).join(', ')}; logs in ${this.tmp}`);
+    await this.buildTopology();
+    const { caFile } = await this.startLatticeSide();
+    for (const pod of this.pods) {
+      const tokenFile = await this.startAgent(pod);
+      await this.runInitScript(pod);
+      await this.startProxy(pod, tokenFile, caFile);
+      await this.checkProxyIdentity(pod);
+    }
+    await this.checkNoNetAdmin(this.pods[0] as Pod);
+    await this.seedChecks();
+    await this.captureChecks();
+  }
+
+  dumpLogsOnFailure(): void {
+    if (this.report.failed === 0) return;
+    out('--- last output of each process ---');
+    for (const p of [this.lattice, this.marker, ...this.pods.map((x) => x.proxy)]) {
+      // The Lattice log dumps asked for by the checks are not output worth repeating.
+      if (p) out(`${p.name} (pid ${p.pid}):\n${tail(p.lines.filter((l) => !l.startsWith('{"log":')), 20)}`);
+    }
+  }
+}
+
+async function main(): Promise<number> {
+  const support = netnsSupport();
+  if (!support.ok) {
+    out('');
+    out('#'.repeat(100));
+    out(`e2e: SKIPPED — ${support.reason}`);
+    out('e2e: nothing was tested; run `sudo npm run e2e` (CI runs it as root).');
+    out('#'.repeat(100));
+    out('0 passed, 0 failed');
+    return 0;
+  }
+  const e2e = new E2e();
+  const missing = missingTools();
+  if (missing.length > 0) {
+    e2e.report.record('prerequisites', false, `missing: ${missing.join(', ')}`);
+  } else if (!existsSync(PROXY_MAIN)) {
+    e2e.report.record('prerequisites', false, `${PROXY_MAIN} not found: run \`npm run build\` first (npm run e2e does)`);
+  }
+  if (e2e.report.failed === 0) {
+    // The sidecar runs as uid 1337 / gid 0 like in the pod; a checkout under a private home would hide it.
+    const probe = await run('setpriv', [
+      `--reuid=${PROXY_USER.uid}`, `--regid=${PROXY_USER.gid}`, '--clear-groups',
+      'sh', '-c', 'test -r "$1" && test -r "$2"', 'sh', PROXY_MAIN, join(REPO, 'node_modules/pino/package.json'),
+    ]);
+    if (probe.code !== 0) {
+      e2e.report.record('prerequisites', false, `uid ${PROXY_USER.uid} gid ${PROXY_USER.gid} cannot read ${PROXY_MAIN} or node_modules: make the checkout and its parent directories readable (o+rx)`);
+    }
+  }
+  if (e2e.report.failed > 0) {
+    await e2e.cleanup();
+    out(e2e.report.summary());
+    return 1;
+  }
+
+  // A signal or the overall timeout ends the run the same way a failing step does: through the cleanup below.
+  let signalled: NodeJS.Signals | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const stopped = new Promise<never>((_, reject) => {
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (signalled) return;
+      signalled = sig;
+      out(`e2e: ${sig} received, cleaning up`);
+      reject(new Error(`interrupted by ${sig}`));
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    timer = setTimeout(() => reject(new Error(`e2e did not finish within ${OVERALL_TIMEOUT_MS / 1000} s`)), OVERALL_TIMEOUT_MS);
+  });
+  process.on('exit', () => e2e.cleanupNow());
+
+  try {
+    await Promise.race([e2e.main(), stopped]);
+  } catch (err) {
+    e2e.report.record('e2e run', false, (err as Error).message);
+  } finally {
+    clearTimeout(timer);
+  }
+  e2e.dumpLogsOnFailure();
+  await e2e.cleanup();
+  const left = (await listNamespaces()).filter((n) => n.startsWith(`lsp-${process.pid}-`));
+  const running = e2e.sup.running();
+  e2e.report.record(
+    'cleanup: every process stopped, every namespace of this run deleted',
+    left.length === 0 && running.length === 0,
+    `namespaces left: ${left.join(', ') || 'none'}; processes running: ${running.join(', ') || 'none'}`,
+  );
+  out(e2e.report.summary());
+  if (signalled) return signalled === 'SIGINT' ? 130 : 143;
+  return e2e.report.failed > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`e2e: ${(err as Error).stack ?? String(err)}\n`);
+    out('0 passed, 1 failed');
+    process.exit(1);
+  },
+);
