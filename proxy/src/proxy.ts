@@ -21,7 +21,7 @@ import {
 } from './errors.js';
 import { compileHeaderPolicy, prepareHeaders, responseHeaders, type HeaderPolicy } from './headers.js';
 import { parseTarget, type Target } from './hosts.js';
-import type { Logger } from './logging.js';
+import { accessLogger, type Logger } from './logging.js';
 import type { Metrics } from './metrics.js';
 import type { SigV4Signer } from './signer.js';
 import type { Upstream } from './upstream.js';
@@ -46,6 +46,7 @@ const REJECT_REASON: Partial<Record<string, 'not_allowed' | 'bad_request' | 'met
 };
 
 const MAX_REQUEST_HEADERS = 100;
+const LINGER_MS = 2_000;
 
 function pathWithoutQuery(path: string): string {
   const q = path.indexOf('?');
@@ -61,6 +62,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   abort: ((err?: Error) => void) | undefined;
   resume: (() => void) | undefined;
   bytesOut = 0;
+  readonly bytesReadAtStart: number;
   done = false;
   readonly onClientClose: () => void;
   readonly onDrain: () => void;
@@ -72,6 +74,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     readonly target: Target,
     readonly started: number,
   ) {
+    this.bytesReadAtStart = req.socket.bytesRead;
     this.onClientClose = () => {
       // The app went away before the answer was complete: stop the upstream request too, so no socket or
       // buffer is left behind (an aborted upload must not keep streaming to Lattice).
@@ -138,7 +141,9 @@ export class ProxyServer {
   readonly #credentials: CredentialCache;
   readonly #upstream: Upstream;
   readonly #headerPolicy: HeaderPolicy;
+  readonly #accessLog: Logger;
   readonly #servers: Server[] = [];
+  readonly #lingering = new WeakSet<Duplex>();
   #listening = false;
   draining = false;
   #inFlight = 0;
@@ -148,6 +153,7 @@ export class ProxyServer {
     this.config = deps.config;
     this.metrics = deps.metrics;
     this.logger = deps.logger;
+    this.#accessLog = accessLogger(deps.logger);
     this.#signer = deps.signer;
     this.#credentials = deps.credentials;
     this.#upstream = deps.upstream;
@@ -166,7 +172,10 @@ export class ProxyServer {
   async listen(): Promise<number[]> {
     const ports: number[] = [];
     for (const address of this.config.listenAddresses) {
-      const server = createServer({ maxHeaderSize: this.config.maxHeaderSize, requestTimeout: this.config.requestTimeoutMs, keepAliveTimeout: 65_000 }, (req, res) => this.handle(req, res));
+      const server = createServer({ maxHeaderSize: this.config.maxHeaderSize, requestTimeout: this.config.requestTimeoutMs }, (req, res) => this.handle(req, res));
+      // Apps keep connections to the sidecar open between calls; a short idle timeout would make them race
+      // a server-side close (the classic keep-alive reset) for nothing.
+      server.keepAliveTimeout = 65_000;
       server.headersTimeout = Math.min(60_000, this.config.requestTimeoutMs || 60_000);
       server.on('connect', (req: IncomingMessage, socket: Duplex) => this.#refuseSocket(req, socket, new MethodNotAllowedError('CONNECT')));
       server.on('upgrade', (req: IncomingMessage, socket: Duplex) => this.#refuseSocket(req, socket, new UpgradeNotSupportedError()));
@@ -248,7 +257,7 @@ export class ProxyServer {
         this.logger.error({ event: 'internal_error', error: (err as Error)?.message }, 'unexpected error on the request path');
       }
       const { status } = this.sendError(req, res, err);
-      this.#done(req, status, started, target, 0, 'proxy');
+      this.#done(req, status, started, target, 0, 0, 'proxy');
     }
   }
 
@@ -269,15 +278,17 @@ export class ProxyServer {
   }
 
   finish(exchange: Exchange, status: number, origin: 'upstream' | 'proxy'): void {
-    this.#done(exchange.req, status, exchange.started, exchange.target, exchange.bytesOut, origin);
+    // Body bytes in: what the socket read since the head of this request was parsed.
+    const bytesIn = exchange.req.socket ? exchange.req.socket.bytesRead - exchange.bytesReadAtStart : 0;
+    this.#done(exchange.req, status, exchange.started, exchange.target, bytesIn, exchange.bytesOut, origin);
   }
 
-  #done(req: IncomingMessage, status: number, started: number, target: Target | undefined, bytesOut: number, origin: 'upstream' | 'proxy'): void {
+  #done(req: IncomingMessage, status: number, started: number, target: Target | undefined, bytesIn: number, bytesOut: number, origin: 'upstream' | 'proxy'): void {
     const seconds = (performance.now() - started) / 1000;
     this.metrics.request(status, origin, seconds);
     this.metrics.inFlight.dec();
     if (this.config.accessLog) {
-      this.logger.info(
+      this.#accessLog.info(
         {
           event: 'access',
           method: req.method,
@@ -286,7 +297,7 @@ export class ProxyServer {
           status,
           origin,
           durationMs: Math.round(seconds * 1e6) / 1e3,
-          bytesIn: req.socket?.bytesRead,
+          bytesIn,
           bytesOut,
         },
         'request',
@@ -308,8 +319,21 @@ export class ProxyServer {
 
   #clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     // Malformed requests never reach `handle`: answer here and close, the process stays up.
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    if (err.code === 'ECONNRESET') {
       socket.destroy();
+      return;
+    }
+    if (!socket.writable) {
+      // Already answered and ended, and more bytes of the refused request keep arriving (the parser reports
+      // each chunk). Destroying now would reset the connection, and a reset discards the answer before the
+      // app has read it (seen for 1 in 10 piecewise writers). Let it drain first, as nginx's lingering close
+      // does, bounded so a client cannot hold the socket open.
+      if (!this.#lingering.has(socket)) {
+        this.#lingering.add(socket);
+        const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+        timer.unref();
+        socket.once('close', () => clearTimeout(timer));
+      }
       return;
     }
     // The answer to an earlier request on this connection is already on the wire (garbage pipelined behind
