@@ -4,7 +4,34 @@
 // compiled to wasm), by shellcheck, and by the fmt check and the provider-free
 // `terraform test` of infra/modules/naming (terraform when installed, otherwise
 // scripts/infra-hcl built from Debian's packaged HCL source).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+
+/**
+ * Async child process: terraform runs for tens of seconds, and a spawnSync would block the vitest worker long
+ * enough to time out its RPC with the main process.
+ */
+function runAsync(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; encoding?: string; timeout?: number } = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = opts.timeout ? setTimeout(() => child.kill('SIGKILL'), opts.timeout) : undefined;
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolvePromise({ status: null, stdout, stderr: stderr + String(e) });
+    });
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolvePromise({ status, stdout, stderr });
+    });
+  });
+}
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -537,10 +564,10 @@ describe('terraform fmt and terraform test', () => {
   let hclTool: string | undefined;
   let hclToolError = '';
 
-  beforeAll(() => {
+  beforeAll(async () => {
     // With terraform present the stand-in is built only if Go is already here;
     // without terraform it is the only fmt/test there is, so it may install Go.
-    const r = spawnSync('bash', [join(ROOT, 'scripts/infra-tools.sh')], {
+    const r = await runAsync('bash', [join(ROOT, 'scripts/infra-tools.sh')], {
       encoding: 'utf8',
       timeout: 600_000,
       env: { ...process.env, INFRA_TOOLS_INSTALL: terraform ? '0' : '1' },
@@ -549,16 +576,16 @@ describe('terraform fmt and terraform test', () => {
     else hclToolError = `scripts/infra-tools.sh exited ${r.status}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`;
   }, 600_000);
 
-  it.runIf(terraform)(`terraform fmt -check -recursive infra${noTerraform}`, () => {
-    const r = spawnSync('terraform', ['fmt', '-check', '-recursive', 'infra'], { cwd: ROOT, encoding: 'utf8' });
+  it.runIf(terraform)(`terraform fmt -check -recursive infra${noTerraform}`, async () => {
+    const r = await runAsync('terraform', ['fmt', '-check', '-recursive', 'infra'], { cwd: ROOT, encoding: 'utf8' });
     expect(r.stdout, 'unformatted files').toBe('');
     expect(r.status).toBe(0);
   });
 
-  it.runIf(terraform)(`terraform test infra/modules/naming${noTerraform}`, () => {
+  it.runIf(terraform)(`terraform test infra/modules/naming${noTerraform}`, async () => {
     const dir = join(INFRA, 'modules/naming');
-    expect(spawnSync('terraform', ['init', '-backend=false', '-input=false'], { cwd: dir }).status).toBe(0);
-    const r = spawnSync('terraform', ['test', '-no-color'], { cwd: dir, encoding: 'utf8' });
+    expect((await runAsync('terraform', ['init', '-backend=false', '-input=false'], { cwd: dir })).status).toBe(0);
+    const r = await runAsync('terraform', ['test', '-no-color'], { cwd: dir, encoding: 'utf8' });
     const runs = (readFileSync(join(dir, 'tests/naming.tftest.hcl'), 'utf8').match(/^run "/gm) ?? []).length;
     expect(r.stdout).toContain(`Success! ${runs} passed, 0 failed.`);
     expect(r.status).toBe(0);
@@ -570,7 +597,7 @@ describe('terraform fmt and terraform test', () => {
 
   // The environment stack needs only the AWS provider; run in a copy so no
   // .terraform directory or lock file lands in the work tree.
-  function envWorkdir(): { dir: string; env: NodeJS.ProcessEnv } {
+  async function envWorkdir(): Promise<{ dir: string; env: NodeJS.ProcessEnv }> {
     const tmp = mkdtempSync(join(tmpdir(), 'infra-env-'));
     cpSync(join(INFRA, 'environment'), join(tmp, 'infra/environment'), { recursive: true });
     cpSync(join(INFRA, 'modules'), join(tmp, 'infra/modules'), { recursive: true });
@@ -581,15 +608,15 @@ describe('terraform fmt and terraform test', () => {
     );
     const env = { ...process.env, TF_CLI_CONFIG_FILE: rc, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' };
     const dir = join(tmp, 'infra/environment');
-    const init = spawnSync('terraform', ['init', '-backend=false', '-input=false', '-no-color'], { cwd: dir, env, encoding: 'utf8' });
+    const init = await runAsync('terraform', ['init', '-backend=false', '-input=false', '-no-color'], { cwd: dir, env, encoding: 'utf8' });
     expect(init.status, init.stdout + init.stderr).toBe(0);
     return { dir, env };
   }
 
-  it.runIf(terraform && hasAwsProvider)(`terraform validate infra/environment (real AWS provider schema)${noProvider}`, () => {
-    const { dir, env } = envWorkdir();
+  it.runIf(terraform && hasAwsProvider)(`terraform validate infra/environment (real AWS provider schema)${noProvider}`, async () => {
+    const { dir, env } = await envWorkdir();
     try {
-      const r = spawnSync('terraform', ['validate', '-no-color'], { cwd: dir, env, encoding: 'utf8' });
+      const r = await runAsync('terraform', ['validate', '-no-color'], { cwd: dir, env, encoding: 'utf8' });
       expect(r.stdout + r.stderr).toContain('The configuration is valid');
       expect(r.status).toBe(0);
     } finally {
@@ -597,10 +624,10 @@ describe('terraform fmt and terraform test', () => {
     }
   });
 
-  it.runIf(terraform && hasAwsProvider)(`terraform test infra/environment (mocked AWS provider)${noProvider}`, () => {
-    const { dir, env } = envWorkdir();
+  it.runIf(terraform && hasAwsProvider)(`terraform test infra/environment (mocked AWS provider)${noProvider}`, async () => {
+    const { dir, env } = await envWorkdir();
     try {
-      const r = spawnSync('terraform', ['test', '-no-color'], { cwd: dir, env, encoding: 'utf8', timeout: 300_000 });
+      const r = await runAsync('terraform', ['test', '-no-color'], { cwd: dir, env, encoding: 'utf8', timeout: 300_000 });
       const runs = (readFileSync(join(INFRA, 'environment/tests/environment.tftest.hcl'), 'utf8').match(/^run "/gm) ?? []).length;
       expect(r.stdout + r.stderr).toContain(`Success! ${runs} passed, 0 failed.`);
       expect(r.status).toBe(0);
@@ -609,22 +636,22 @@ describe('terraform fmt and terraform test', () => {
     }
   });
 
-  it('HCL formatting of infra/** (hclwrite.Format, the formatter of terraform fmt)', (ctx) => {
+  it('HCL formatting of infra/** (hclwrite.Format, the formatter of terraform fmt)', async (ctx) => {
     if (!hclTool) {
       console.warn(`SKIPPED: infra-hcl unavailable: ${hclToolError}`);
       ctx.skip();
     }
-    const r = spawnSync(hclTool!, ['fmt', INFRA], { encoding: 'utf8' });
+    const r = await runAsync(hclTool!, ['fmt', INFRA], { encoding: 'utf8' });
     expect(r.stdout + r.stderr).toMatch(/fmt: \d+ files formatted/);
     expect(r.status).toBe(0);
   });
 
-  it('naming module tests (tests/naming.tftest.hcl) pass, each run block evaluated', (ctx) => {
+  it('naming module tests (tests/naming.tftest.hcl) pass, each run block evaluated', async (ctx) => {
     if (!hclTool) {
       console.warn(`SKIPPED: infra-hcl unavailable: ${hclToolError}`);
       ctx.skip();
     }
-    const r = spawnSync(hclTool!, ['test', join(INFRA, 'modules/naming')], { encoding: 'utf8' });
+    const r = await runAsync(hclTool!, ['test', join(INFRA, 'modules/naming')], { encoding: 'utf8' });
     const runs = (readFileSync(join(INFRA, 'modules/naming/tests/naming.tftest.hcl'), 'utf8').match(/^run "/gm) ?? []).length;
     expect(runs).toBeGreaterThan(5);
     expect(r.stdout).toContain(`${runs} passed, 0 failed`);

@@ -71,7 +71,10 @@ export function prepareHeaders(rawHeaders: readonly string[], policy: HeaderPoli
       continue;
     }
     if (name === 'content-length') {
-      if (value.trim() !== '0') hasBody = true;
+      // Without a body, framing is undici's: it drops `content-length: 0` for GET/HEAD/OPTIONS/DELETE
+      // (RFC 9110 8.6) and adds it for POST/PUT. Signed, it would be a signed header that never arrives.
+      if (Number(value) === 0) continue; // Node has already refused anything but digits ("00" is zero too)
+      hasBody = true;
     } else if (name === 'transfer-encoding') {
       hasBody = true;
       continue;

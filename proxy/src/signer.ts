@@ -142,7 +142,9 @@ function comparePairs(a: string, b: string): number {
 /** Header value as SigV4 canonicalises it: trimmed, inner runs of spaces collapsed. */
 export function canonicalHeaderValue(v: string): string {
   const t = v.trim();
-  return t.includes('  ') || t.includes('\t') ? t.replace(/[ \t]+/g, ' ') : t;
+  // trim() already treats U+00A0 (byte 0xA0 of an obs-text value, which Node hands over as latin1) as white
+  // space; the inner collapse must agree, as @smithy/signature-v4's /\s+/ does, or such a value never verifies.
+  return t.includes('  ') || t.includes('\t') || t.includes('\u00a0') ? t.replace(/\s+/g, ' ') : t;
 }
 
 export interface SignedHeaders {

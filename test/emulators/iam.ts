@@ -3,6 +3,7 @@
 // (secret key, principal, tags, expiry). Sealing it with a shared `iamKey` lets any emulator process — in any network
 // namespace — resolve an access key without shared memory or a directory service.
 import { createCipheriv, createDecipheriv, createHash, randomBytes, randomInt } from 'node:crypto';
+import { recordSecrets } from '../helpers/secret-record.js';
 
 export interface SessionContext {
   accessKeyId: string;
@@ -127,10 +128,13 @@ export function issueTemporaryCredentials(opts: IssueTemporaryCredentialsOptions
     tags: { ...opts.tags },
     expiration,
   };
+  const token = sealSessionToken(opts.iamKey, ctx);
+  // For the whole-suite log scan (no-op unless the test run set LSP_TEST_LOG_DIR).
+  recordSecrets({ secretAccessKey: ctx.secretAccessKey, sessionToken: token });
   return {
     AccessKeyId: ctx.accessKeyId,
     SecretAccessKey: ctx.secretAccessKey,
-    Token: sealSessionToken(opts.iamKey, ctx),
+    Token: token,
     Expiration: expiration,
     AccountId: accountId,
     principalArn,

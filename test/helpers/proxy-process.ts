@@ -2,9 +2,10 @@
 // ports and log lines. Used by the integration tests, the demo and the load tests.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { resolve } from 'node:path';
+import { recordProxyOutput, recordSecrets } from './secret-record.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 export const PROXY_MAIN = resolve(REPO_ROOT, 'proxy', 'dist', 'main.js');
@@ -60,13 +61,23 @@ export function httpGet(port: number, path: string, host = '127.0.0.1'): Promise
 
 export async function startProxy(env: Record<string, string | undefined>, opts: { waitReady?: boolean; readyTimeoutMs?: number } = {}): Promise<ProxyProcess> {
   if (!existsSync(PROXY_MAIN)) throw new Error(`${PROXY_MAIN} is missing: run npm run build first`);
-  const child = spawn(process.execPath, [PROXY_MAIN], { env: isolatedEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const childEnv = isolatedEnv(env);
+  const child = spawn(process.execPath, [PROXY_MAIN], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Whole-suite secret scan (test/helpers/secret-record.ts): what this proxy may hold, and all it prints.
+  const tokenFile = childEnv['AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE'];
+  recordSecrets({
+    secretAccessKey: childEnv['AWS_SECRET_ACCESS_KEY'],
+    sessionToken: childEnv['AWS_SESSION_TOKEN'],
+    podIdentityToken: tokenFile && existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : undefined,
+  });
+  const record = (chunk: string): void => recordProxyOutput(child.pid ?? 0, chunk);
   const logs: Array<Record<string, unknown>> = [];
   let text = '';
   const waiters: Array<{ pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = [];
   let partial = '';
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (chunk: string) => {
+    record(chunk);
     text += chunk;
     partial += chunk;
     let nl: number;
@@ -85,7 +96,10 @@ export async function startProxy(env: Record<string, string | undefined>, opts: 
     }
   });
   child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (c: string) => (text += c));
+  child.stderr!.on('data', (c: string) => {
+    record(c);
+    text += c;
+  });
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
 
   const waitForLog = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>> => {
