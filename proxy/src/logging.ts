@@ -19,6 +19,16 @@ export const REDACT_PATHS = [
   '*.credentials',
 ];
 
+// Top-level keys only. The access line is built by the proxy from a fixed set of scalar fields, so the
+// wildcard paths above can never match in it, yet they make pino walk every key of every line: measured
+// ~3x the cost of the whole log call (bench/README.md, "access log").
+const ACCESS_REDACT_PATHS = REDACT_PATHS.filter((p) => !p.includes('*') && !p.includes('.') && !p.includes('['));
+
+/** The logger for the per-request access line: same destination and format, top-level redaction only. */
+export function accessLogger(logger: Logger): Logger {
+  return logger.child({}, { redact: { paths: ACCESS_REDACT_PATHS, censor: '[redacted]' } });
+}
+
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {
