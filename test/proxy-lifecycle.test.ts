@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestCa, createUntrustedCa } from './emulators/pki.js';
+import { startPodIdentityAgent } from './emulators/pod-identity.js';
+import { startPcaEmulator } from './emulators/pca.js';
 import { startSeedWorld, type SeedWorld } from './emulators/scenario.js';
 import { httpGet, startProxy, type ProxyProcess } from './helpers/proxy-process.js';
 
@@ -198,6 +200,52 @@ describe('Private CA trust', () => {
       await p.stop();
     }
   });
+});
+
+describe('rotation without a restart', () => {
+  it('picks up a rotated Private CA from ACM PCA on the next periodic fetch', async () => {
+    const oldCa = await createTestCa('root before rotation');
+    const newCa = await createTestCa('root after rotation');
+    const pca = await startPcaEmulator({ caArn: world.caArn, caCertPem: oldCa.certPem, iamKey: world.iamKey, region: world.region });
+    const cert = await newCa.issue({ dnsNames: ['rotated.example.com'] });
+    const upstream = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (_req, res) => res.end('served under the new root'));
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    const port = (upstream.address() as { port: number }).port;
+    const p = await startProxy(podEnv('cluster1', { AWS_ENDPOINT_URL_ACM_PCA: pca.endpoint, CONNECT_TO: `127.0.0.1:${port}`, CA_REFRESH_INTERVAL_S: '5' }));
+    try {
+      expect((await get(p.port, 'rotated.example.com')).status).toBe(502); // still trusting the old root
+      pca.setCertificate(newCa.certPem);
+      await p.waitForLog((l) => l['event'] === 'ca_loaded' && JSON.stringify(l['certificates']).includes('root after rotation'), 20_000);
+      const r = await get(p.port, 'rotated.example.com');
+      expect(r.status).toBe(200);
+      expect(r.body).toBe('served under the new root');
+    } finally {
+      await p.stop();
+      upstream.close();
+      await pca.close();
+    }
+  });
+
+  it('re-reads the Pod Identity token file at each refresh (projected tokens rotate)', async () => {
+    const caller = world.scenario.callers.cluster1;
+    // 30 s credentials: refreshed after 15 s, unusable from 20 s (10 s safety margin), so a 200 after 22 s
+    // proves a refresh succeeded, which needs the rotated token read from the file.
+    const agent = await startPodIdentityAgent({ token: 'token-before-rotation', iamKey: world.iamKey, roleArn: caller.roleArn, tags: caller.tags, ttlSeconds: 30 });
+    const p = await startProxy(podEnv('cluster1', { AWS_CONTAINER_CREDENTIALS_FULL_URI: agent.url, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: agent.tokenFile }));
+    try {
+      expect((await get(p.port, 'demo-cluster2.example.com')).status).toBe(200);
+      agent.setToken('token-after-rotation'); // the old token is refused from now on; the file holds the new one
+      await new Promise((r) => setTimeout(r, 22_000));
+      expect((await get(p.port, 'demo-cluster2.example.com')).status).toBe(200);
+      const m = await p.metrics();
+      expect(m).toMatch(/lattice_proxy_credential_refreshes_total\{result="success"\} [2-9]/);
+      expect(m).toMatch(/lattice_proxy_credential_refreshes_total\{result="failure"\} 0/);
+      expect(agent.stats.rejected).toBe(0);
+    } finally {
+      await p.stop();
+      await agent.close();
+    }
+  }, 60_000);
 });
 
 describe('SIGTERM', () => {

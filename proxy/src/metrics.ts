@@ -46,6 +46,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
+  // Every closed label set starts at 0, so rate() and absent-vs-zero alerts work from the first scrape.
   // Pre-bound children: the request path only does an array index and an add.
   const reqChildren = new Map<string, ReturnType<typeof requests.labels>>();
   for (const c of CLASSES) for (const o of ['upstream', 'proxy'] as const) reqChildren.set(c + o, requests.labels(c, o));
@@ -57,28 +58,28 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     labelNames: ['kind'] as const,
     registers: [registry],
   });
-  for (const k of ['connect', 'tls', 'reset', 'protocol', 'timeout']) upstreamErrors.labels(k);
+  for (const k of ['connect', 'tls', 'reset', 'protocol', 'timeout']) upstreamErrors.labels(k).inc(0);
   const signingFailures = new Counter({
     name: 'lattice_proxy_signing_failures_total',
     help: 'Requests that could not be signed and were refused, by reason',
     labelNames: ['reason'] as const,
     registers: [registry],
   });
-  for (const r of ['no_credentials', 'error']) signingFailures.labels(r);
+  for (const r of ['no_credentials', 'error']) signingFailures.labels(r).inc(0);
   const rejected = new Counter({
     name: 'lattice_proxy_rejected_requests_total',
     help: 'Requests refused by the proxy before signing, by reason',
     labelNames: ['reason'] as const,
     registers: [registry],
   });
-  for (const r of ['not_allowed', 'bad_request', 'method', 'shutting_down']) rejected.labels(r);
+  for (const r of ['not_allowed', 'bad_request', 'method', 'shutting_down']) rejected.labels(r).inc(0);
   const credentialRefreshes = new Counter({
     name: 'lattice_proxy_credential_refreshes_total',
     help: 'Background credential fetches, by result',
     labelNames: ['result'] as const,
     registers: [registry],
   });
-  for (const r of ['success', 'failure']) credentialRefreshes.labels(r);
+  for (const r of ['success', 'failure']) credentialRefreshes.labels(r).inc(0);
   const caLoads = new Counter({
     name: 'lattice_proxy_ca_loads_total',
     help: 'Private CA root loads, by source (pca, file) and result',

@@ -32,6 +32,8 @@ export interface PcaEmulator {
   setDown(down: boolean): Promise<void>;
   /** the next n calls answer 500 InternalFailure (the SDK retries those) */
   failNext(n: number): void;
+  /** Serve another certificate from now on, as after a CA rotation. */
+  setCertificate(caCertPem: string, chainPem?: string): void;
   stats: { calls: number; served: number; failed: number };
   close(): Promise<void>;
 }
@@ -72,6 +74,7 @@ export async function startPcaEmulator(opts: PcaEmulatorOptions): Promise<PcaEmu
   const stats = { calls: 0, served: 0, failed: 0 };
   let failures = 0;
   let seq = 0;
+  let served: { caCertPem: string; chainPem?: string | undefined } = { caCertPem: opts.caCertPem, chainPem: opts.chainPem };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     stats.calls++;
@@ -146,7 +149,7 @@ export async function startPcaEmulator(opts: PcaEmulatorOptions): Promise<PcaEmu
     sendAwsJson(
       res,
       200,
-      opts.chainPem ? { Certificate: opts.caCertPem, CertificateChain: opts.chainPem } : { Certificate: opts.caCertPem },
+      served.chainPem ? { Certificate: served.caCertPem, CertificateChain: served.chainPem } : { Certificate: served.caCertPem },
       requestId,
     );
   }
@@ -160,6 +163,9 @@ export async function startPcaEmulator(opts: PcaEmulatorOptions): Promise<PcaEmu
     endpoint: `http://${urlHost(host)}:${port}`,
     port,
     stats,
+    setCertificate(caCertPem: string, chainPem?: string): void {
+      served = { caCertPem, chainPem };
+    },
     failNext(n: number): void {
       failures = n;
     },
