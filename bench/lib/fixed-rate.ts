@@ -1,0 +1,103 @@
+// Fixed-rate load for the latency scenario (wrk cannot hold a rate and Debian has no wrk2). Coordinated
+// omission is avoided the way wrk2 does it: every request has an intended start time on a fixed schedule,
+// and its latency is measured from that time, so a stall delays (and is charged to) every request behind it.
+//
+// Usage: node --import tsx bench/lib/fixed-rate.ts --url http://127.0.0.1:8080/ --host bench.example.com
+//          --rate 1000 --seconds 30 --warmup 3 [--connections 32] [--ca ca.pem]
+// Prints one JSON line.
+
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    host: { type: 'string' },
+    rate: { type: 'string', default: '1000' },
+    seconds: { type: 'string', default: '30' },
+    warmup: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '32' },
+    ca: { type: 'string' },
+  },
+});
+const url = new URL(values.url!);
+const rate = Number(values.rate);
+const seconds = Number(values.seconds);
+const warmup = Number(values.warmup);
+const tls = url.protocol === 'https:';
+const agentOpts = { keepAlive: true, maxSockets: Number(values.connections), scheduling: 'lifo' as const };
+const agent = tls ? new HttpsAgent({ ...agentOpts, ca: values.ca ? readFileSync(values.ca) : undefined, servername: values.host }) : new HttpAgent(agentOpts);
+const doRequest = tls ? httpsRequest : httpRequest;
+const headers = { host: values.host ?? url.host, 'user-agent': 'bench-fixed-rate', accept: '*/*' };
+
+const total = Math.round(rate * (warmup + seconds));
+const skip = Math.round(rate * warmup);
+const latencies = new Float64Array(total - skip);
+let sent = 0;
+let finished = 0;
+let non2xx = 0;
+let socketErrors = 0;
+let lateStarts = 0;
+const intervalMs = 1000 / rate;
+
+function fire(index: number, intended: number): void {
+  const req = doRequest({ agent, host: url.hostname, port: url.port, path: url.pathname, method: 'GET', headers }, (res: IncomingMessage) => {
+    res.on('data', () => {});
+    res.on('end', () => {
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status > 299) non2xx++;
+      done(index, intended);
+    });
+  });
+  req.on('error', () => {
+    socketErrors++;
+    done(index, intended);
+  });
+  req.end();
+}
+
+let t0 = 0;
+let resolveAll: () => void = () => {};
+const all = new Promise<void>((r) => (resolveAll = r));
+
+function done(index: number, intended: number): void {
+  if (index >= skip) latencies[index - skip] = (performance.now() - intended) * 1000;
+  if (++finished === total) resolveAll();
+}
+
+function tick(): void {
+  const now = performance.now();
+  const due = Math.min(total, Math.floor((now - t0) / intervalMs) + 1);
+  if (due - sent > 1) lateStarts += due - sent - 1;
+  while (sent < due) {
+    const i = sent++;
+    fire(i, t0 + i * intervalMs);
+  }
+  if (sent < total) setTimeout(tick, Math.max(0, t0 + sent * intervalMs - performance.now()));
+}
+
+t0 = performance.now();
+tick();
+const guard = setTimeout(() => {
+  process.stderr.write(`fixed-rate: ${total - finished} requests unanswered 30 s after the end\n`);
+  process.exit(2);
+}, (warmup + seconds + 30) * 1000);
+await all;
+clearTimeout(guard);
+const elapsed = (performance.now() - t0) / 1000;
+const sorted = Array.from(latencies).sort((a, b) => a - b);
+const pct = (p: number): number => Math.round(sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!);
+process.stdout.write(
+  JSON.stringify({
+    requests: sorted.length,
+    rate,
+    achievedRate: Math.round((total / elapsed) * 10) / 10,
+    non2xx,
+    socketErrors,
+    lateStarts,
+    latency_us: { p50: pct(50), p90: pct(90), p99: pct(99), p999: pct(99.9), max: Math.round(sorted[sorted.length - 1]!), mean: Math.round(sorted.reduce((a, b) => a + b, 0) / sorted.length) },
+  }) + '\n',
+);
+agent.destroy();
