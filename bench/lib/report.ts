@@ -65,8 +65,9 @@ export function evaluateGoals(r: BenchReport): Goal[] {
   const opened = proxyRuns.reduce((a, x) => a + (x.upstreamConnectionsOpened ?? 0), 0);
   const requests = proxyRuns.reduce((a, x) => a + x.requests, 0);
   const maxConns = Math.max(0, ...proxyRuns.map((x) => x.connections));
-  // "A handful, not one per request": never more new connections than client connections in any run.
-  const perRunOk = proxyRuns.every((x) => (x.upstreamConnectionsOpened ?? 0) <= x.connections);
+  // "A handful, not one per request": about one upstream connection per concurrent client connection in every
+  // run (a few more when the upstream closes an idle one and the pool replaces it), and far fewer than requests.
+  const perRunOk = proxyRuns.every((x) => (x.upstreamConnectionsOpened ?? 0) <= Math.ceil(x.connections * 1.25) + 4);
   goals.push({ goal: 'upstream keep-alive holds (connections opened << requests)', measured: `${opened} opened for ${requests} requests (max ${maxConns} client connections)`, pass: perRunOk && opened * 100 < requests });
   const direct = r.fixedRate.find((x) => x.target === 'direct');
   const proxy = r.fixedRate.find((x) => x.target === 'proxy');

@@ -6,7 +6,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
-import { ACMPCAClient, GetCertificateAuthorityCertificateCommand } from '@aws-sdk/client-acm-pca';
+import type { ACMPCAClient } from '@aws-sdk/client-acm-pca';
 import type { CredentialCache } from './credentials.js';
 import type { Logger } from './logging.js';
 import type { Metrics } from './metrics.js';
@@ -60,6 +60,7 @@ export class TrustStore {
   #timers = new Set<NodeJS.Timeout>();
   #stopped = false;
   #pca: ACMPCAClient | undefined;
+  #getCertificate: ((arn: string) => Promise<{ Certificate?: string | undefined; CertificateChain?: string | undefined }>) | undefined;
   #lastError: string | undefined;
 
   constructor(options: TrustOptions) {
@@ -83,20 +84,27 @@ export class TrustStore {
   start(): void {
     this.#stopped = false;
     if (this.#o.caFile !== undefined) void this.#loadFile(0);
-    if (this.#o.caArn !== undefined) {
-      this.#pca = new ACMPCAClient({
-        region: this.#o.caRegion,
-        ...(this.#o.pcaEndpoint ? { endpoint: this.#o.pcaEndpoint } : {}),
-        // The PCA call signs with the same cached credentials as the proxy; it never triggers its own fetch.
-        credentials: async () => {
-          const c = this.#o.credentials.current();
-          if (!c) throw new Error('no valid AWS credentials yet');
-          return c;
-        },
-        maxAttempts: 2,
-      });
-      void this.#loadPca(0);
-    }
+    if (this.#o.caArn !== undefined) void this.#startPca();
+  }
+
+  async #startPca(): Promise<void> {
+    // Loaded only when CA_ARN is set: the ACM PCA client costs ~21 MB of resident memory (bench/README.md),
+    // which a sidecar trusting a CA_FILE (or the system roots) should not carry.
+    const { ACMPCAClient, GetCertificateAuthorityCertificateCommand } = await import('@aws-sdk/client-acm-pca');
+    this.#getCertificate = (arn) => this.#pca!.send(new GetCertificateAuthorityCertificateCommand({ CertificateAuthorityArn: arn }));
+    this.#pca = new ACMPCAClient({
+      region: this.#o.caRegion,
+      ...(this.#o.pcaEndpoint ? { endpoint: this.#o.pcaEndpoint } : {}),
+      // The PCA call signs with the same cached credentials as the proxy; it never triggers its own fetch.
+      credentials: async () => {
+        const c = this.#o.credentials.current();
+        if (!c) throw new Error('no valid AWS credentials yet');
+        return c;
+      },
+      maxAttempts: 2,
+    });
+    if (this.#stopped) this.#pca.destroy();
+    else await this.#loadPca(0);
   }
 
   stop(): void {
@@ -151,7 +159,7 @@ export class TrustStore {
     if (this.#stopped) return;
     const started = performance.now();
     try {
-      const out = await this.#pca!.send(new GetCertificateAuthorityCertificateCommand({ CertificateAuthorityArn: arn }));
+      const out = await this.#getCertificate!(arn);
       if (!out.Certificate) throw new Error('GetCertificateAuthorityCertificate returned no certificate');
       // For a subordinate CA the chain up to the root comes separately; trust all of it.
       const text = out.Certificate + '\n' + (out.CertificateChain ?? '');
