@@ -9,7 +9,7 @@
 
 import { request } from 'node:http';
 import { startSeedWorld } from '../test/emulators/scenario.js';
-import { startProxy, type ProxyProcess } from '../test/helpers/proxy-process.js';
+import { seedProxyEnv, startProxy, type ProxyProcess } from '../test/helpers/proxy-process.js';
 
 interface Check {
   from: 'cluster1' | 'cluster2';
@@ -43,16 +43,9 @@ async function main(): Promise<number> {
     console.log(`  emulated ACM PCA       ${world.pcaEndpoint} (${world.caArn})`);
     for (const c of ['cluster1', 'cluster2'] as const) {
       const agent = world.agents[c];
-      proxies[c] = await startProxy({
-        AWS_REGION: world.region,
-        APP_DOMAIN: world.scenario.domain,
-        CA_ARN: world.caArn,
-        AWS_ENDPOINT_URL_ACM_PCA: world.pcaEndpoint,
-        AWS_CONTAINER_CREDENTIALS_FULL_URI: agent.url,
-        AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: agent.tokenFile,
-        // In a pod the name resolves to Lattice's link-local address; here every name goes to the emulator.
-        CONNECT_TO: `127.0.0.1:${world.latticePort}`,
-      });
+      // Configured like the Kyverno policy configures the sidecar (CA_ARN, APP_DOMAIN, Pod Identity). In a pod
+      // the name resolves to Lattice's link-local address; here CONNECT_TO sends every name to the emulator.
+      proxies[c] = await startProxy(seedProxyEnv(world, c));
       console.log(`  pod in eks-${c}: proxy pid ${proxies[c]!.pid} on 127.0.0.1:${proxies[c]!.port} (Pod Identity: ${agent.url})`);
     }
     console.log('');

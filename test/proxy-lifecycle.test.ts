@@ -12,7 +12,7 @@ import { createTestCa, createUntrustedCa } from './emulators/pki.js';
 import { startPodIdentityAgent } from './emulators/pod-identity.js';
 import { startPcaEmulator } from './emulators/pca.js';
 import { startSeedWorld, type SeedWorld } from './emulators/scenario.js';
-import { httpGet, startProxy, type ProxyProcess } from './helpers/proxy-process.js';
+import { httpGet, seedProxyEnv, startProxy, type ProxyProcess } from './helpers/proxy-process.js';
 
 let world: SeedWorld;
 
@@ -23,17 +23,8 @@ afterAll(async () => {
   await world?.close();
 });
 
-function podEnv(cluster: 'cluster1' | 'cluster2', extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    AWS_REGION: world.region,
-    APP_DOMAIN: world.scenario.domain,
-    CA_ARN: world.caArn,
-    AWS_ENDPOINT_URL_ACM_PCA: world.pcaEndpoint,
-    AWS_CONTAINER_CREDENTIALS_FULL_URI: world.agents[cluster].url,
-    AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: world.agents[cluster].tokenFile,
-    CONNECT_TO: `127.0.0.1:${world.latticePort}`,
-    ...extra,
-  };
+function podEnv(cluster: 'cluster1' | 'cluster2', extra: Record<string, string> = {}): Record<string, string | undefined> {
+  return seedProxyEnv(world, cluster, extra);
 }
 
 function get(port: number, host: string, path = '/'): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {

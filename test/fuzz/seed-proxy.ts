@@ -5,7 +5,7 @@
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import type { SeedWorld } from '../emulators/scenario.js';
-import { startProxy, type ProxyProcess } from '../helpers/proxy-process.js';
+import { seedProxyEnv, startProxy, type ProxyProcess } from '../helpers/proxy-process.js';
 
 export type Caller = 'cluster1' | 'cluster2';
 
@@ -17,19 +17,7 @@ export type Caller = 'cluster1' | 'cluster2';
  */
 export const DEFAULT_NODE_OPTIONS = '--max-old-space-size=128';
 
-export function seedProxyEnv(world: SeedWorld, caller: Caller = 'cluster1', extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
-  const agent = world.agents[caller];
-  return {
-    AWS_REGION: world.region,
-    APP_DOMAIN: world.scenario.domain,
-    CA_ARN: world.caArn,
-    AWS_ENDPOINT_URL_ACM_PCA: world.pcaEndpoint,
-    AWS_CONTAINER_CREDENTIALS_FULL_URI: agent.url,
-    AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: agent.tokenFile,
-    CONNECT_TO: `127.0.0.1:${world.latticePort}`,
-    ...extra,
-  };
-}
+export { seedProxyEnv };
 
 export function startSeedProxy(
   world: SeedWorld,

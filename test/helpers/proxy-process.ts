@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { resolve } from 'node:path';
+import type { SeedWorld } from '../emulators/scenario.js';
 import { recordProxyOutput, recordSecrets } from './secret-record.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
@@ -44,6 +45,28 @@ export function isolatedEnv(extra: Record<string, string | undefined>): Record<s
   };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
   return env;
+}
+
+/**
+ * The environment of a proxy in one of the seed's pods, wired the way the Kyverno policy wires it (CA_ARN,
+ * APP_DOMAIN, EKS Pod Identity), with every upstream dialled to the Lattice emulator.
+ */
+export function seedProxyEnv(
+  world: SeedWorld,
+  caller: 'cluster1' | 'cluster2' = 'cluster1',
+  extra: Record<string, string | undefined> = {},
+): Record<string, string | undefined> {
+  const agent = world.agents[caller];
+  return {
+    AWS_REGION: world.region,
+    APP_DOMAIN: world.scenario.domain,
+    CA_ARN: world.caArn,
+    AWS_ENDPOINT_URL_ACM_PCA: world.pcaEndpoint,
+    AWS_CONTAINER_CREDENTIALS_FULL_URI: agent.url,
+    AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: agent.tokenFile,
+    CONNECT_TO: `127.0.0.1:${world.latticePort}`,
+    ...extra,
+  };
 }
 
 export function httpGet(port: number, path: string, host = '127.0.0.1'): Promise<{ status: number; body: string }> {
