@@ -13,7 +13,8 @@ export interface Metrics {
   readonly registry: Registry;
   /** Count one finished request and its duration. */
   request(status: number, origin: Origin, seconds: number): void;
-  readonly inFlight: Gauge;
+  /** Where the in-flight gauge reads from at scrape time (the proxy already counts; no per-request gauge call). */
+  inFlightSource(fn: () => number): void;
   upstreamError(kind: UpstreamErrorKind): void;
   readonly upstreamConnections: Counter;
   signingFailure(reason: 'no_credentials' | 'error'): void;
@@ -94,6 +95,15 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   });
 
   let expirySource: () => number | undefined = () => undefined;
+  let inFlightSource: () => number = () => 0;
+  new Gauge({
+    name: 'lattice_proxy_in_flight_requests',
+    help: 'Requests being proxied now',
+    registers: [registry],
+    collect() {
+      this.set(inFlightSource());
+    },
+  });
   new Gauge({
     name: 'lattice_proxy_credentials_expiry_seconds',
     help: 'Seconds until the current AWS credentials expire (absent: no credentials; static credentials report +Inf)',
@@ -115,7 +125,9 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       reqChildren.get(c + origin)!.inc();
       durChildren[CLASSES.indexOf(c)]!.observe(seconds);
     },
-    inFlight: new Gauge({ name: 'lattice_proxy_in_flight_requests', help: 'Requests being proxied now', registers: [registry] }),
+    inFlightSource(fn) {
+      inFlightSource = fn;
+    },
     upstreamError: (kind) => upstreamErrors.labels(kind).inc(),
     upstreamConnections: new Counter({
       name: 'lattice_proxy_upstream_connections_opened_total',

@@ -165,6 +165,7 @@ export class ProxyServer {
     this.#credentials = deps.credentials;
     this.#upstream = deps.upstream;
     this.#headerPolicy = compileHeaderPolicy(deps.config.unsignedHeaders, deps.config.authorizationForwardHeader);
+    this.metrics.inFlightSource(() => this.#inFlight);
   }
 
   get listening(): boolean {
@@ -206,7 +207,6 @@ export class ProxyServer {
   handle(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
     this.#inFlight++;
-    this.metrics.inFlight.inc();
     let target: Target | undefined;
     let exchange: Exchange | undefined;
     try {
@@ -315,7 +315,6 @@ export class ProxyServer {
   #done(req: IncomingMessage, status: number, started: number, target: Target | undefined, bytesIn: number, bytesOut: number, origin: 'upstream' | 'proxy'): void {
     const seconds = (performance.now() - started) / 1000;
     this.metrics.request(status, origin, seconds);
-    this.metrics.inFlight.dec();
     if (this.config.accessLog) {
       this.#accessLog.info(
         {
