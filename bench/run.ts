@@ -35,6 +35,8 @@ const { values: flags } = parseArgs({
     connections: { type: 'string' },
     // Another build of the proxy (e.g. the previous commit's, compiled elsewhere) for before/after comparisons.
     'proxy-main': { type: 'string' },
+    // The Node binary that runs the proxy (default: the one running the bench), e.g. the image's Node 22.
+    'proxy-node': { type: 'string' },
     // Only the alternatives whose name contains this, e.g. --alt undici
     alt: { type: 'string' },
     // Extra proxy environment, e.g. --proxy-env ACCESS_LOG=false, to report a non-default setting beside the default.
@@ -51,6 +53,7 @@ for (const s of scenarios) {
 }
 const cpuProfDir = flags['cpu-prof'] ? resolve(flags['cpu-prof']) : undefined;
 const proxyMain = flags['proxy-main'] ? resolve(flags['proxy-main']) : PROXY_MAIN;
+const proxyNode = flags['proxy-node'] ? resolve(flags['proxy-node']) : process.execPath;
 const quick = flags.quick!;
 const runSeconds = Number(flags.seconds ?? (quick ? 2 : 10));
 const warmSeconds = quick ? 1 : 2;
@@ -127,7 +130,7 @@ async function startProxy(name: string, tmp: string, env: Record<string, string>
   const out = openSync(join(tmp, `${name}.log`), 'a');
   // --cpu-prof: V8 writes the profile when the proxy exits (it exits 0 after draining on SIGTERM).
   const nodeArgs = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [];
-  const child = startPinned(name, PROXY_CORE, process.execPath, [...nodeArgs, proxyMain], {
+  const child = startPinned(name, PROXY_CORE, proxyNode, [...nodeArgs, proxyMain], {
     env: isolatedEnv({ ...env, LISTEN_PORT: String(port), ADMIN_PORT: String(adminPort), CONNECT_TO: `127.0.0.1:${connectPort}` }),
     stdio: ['ignore', out, out],
   });
@@ -271,6 +274,7 @@ async function main(): Promise<void> {
     }
     report.setup['proxyEnvOverrides'] = flags['proxy-env'];
     report.setup['proxyMain'] = proxyMain;
+    report.setup['proxyNode'] = execFileSync(proxyNode, ['--version'], { encoding: 'utf8' }).trim();
     const proxy = await startProxy('proxy', tmp, env, upstreamPort);
     log(`upstream nginx :${upstreamPort} (core ${LOAD_CORE}), reference nginx :${refPort} (core ${PROXY_CORE}), proxy :${proxy.port} admin :${proxy.adminPort} (core ${PROXY_CORE})`);
     // A request must make it end to end before we measure anything.

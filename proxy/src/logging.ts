@@ -29,12 +29,29 @@ export function accessLogger(logger: Logger): Logger {
   return logger.child({}, { redact: { paths: ACCESS_REDACT_PATHS, censor: '[redacted]' } });
 }
 
+/**
+ * pino's isoTime, formatted once per millisecond: under load several lines share a millisecond, and
+ * Date#toISOString was 1.6 % of the proxy's CPU profile.
+ */
+export function cachedIsoTime(): () => string {
+  let ms = -1;
+  let text = '';
+  return () => {
+    const now = Date.now();
+    if (now !== ms) {
+      ms = now;
+      text = ',"time":"' + new Date(now).toISOString() + '"';
+    }
+    return text;
+  };
+}
+
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {
       level,
       base: { service: 'lattice-sigv4-proxy' },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: cachedIsoTime(),
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
     },
