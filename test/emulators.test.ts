@@ -304,6 +304,20 @@ describe('ACM PCA emulator', () => {
     ).rejects.toMatchObject({ name: 'InvalidSignatureException', $metadata: { httpStatusCode: 403 } });
   });
 
+  it('answers an IAM denial as AccessDeniedException, as the SDK reads it', async () => {
+    const creds = await chainCredentials(agent);
+    const denying = await startPcaEmulator({ caArn: SEED_CA_ARN, caCertPem: ca.certPem, iamKey, authorize: (identity) => identity.principalArn.endsWith(':role/other') });
+    try {
+      await expect(client(creds, denying.endpoint).send(new GetCertificateAuthorityCertificateCommand({ CertificateAuthorityArn: SEED_CA_ARN }))).rejects.toMatchObject({
+        name: 'AccessDeniedException',
+        message: expect.stringContaining('is not authorized to perform: acm-pca:GetCertificateAuthorityCertificate on resource: ' + SEED_CA_ARN),
+        $metadata: { httpStatusCode: 400 },
+      });
+    } finally {
+      await denying.close();
+    }
+  });
+
   it('fails the next n calls with 500 InternalFailure, which the SDK retries', async () => {
     const creds = await chainCredentials(agent);
     const calls = pca.stats.calls;

@@ -165,6 +165,27 @@ describe('Private CA trust', () => {
     }
   });
 
+  it('denied by ACM PCA (IAM): not ready, /readyz and the log say access denied for the ARN; nothing forwarded', async () => {
+    const denying = await startPcaEmulator({ caArn: world.caArn, caCertPem: world.caPem, iamKey: world.iamKey, region: world.region, authorize: () => false });
+    const seen = world.lattice.stats.requests;
+    const p = await startProxy(podEnv('cluster1', { AWS_ENDPOINT_URL_ACM_PCA: denying.endpoint }), { waitReady: false });
+    try {
+      const failed = await p.waitForLog((l) => l['event'] === 'ca_fetch_failed');
+      expect(failed['code']).toBe('ERR_PCA_ACCESS_DENIED');
+      expect(failed['error']).toContain(`GetCertificateAuthorityCertificate ${world.caArn}: access denied`);
+      const r = await p.readyz();
+      expect(r.status).toBe(503);
+      expect(r.body).toContain(`Private CA root not loaded: GetCertificateAuthorityCertificate ${world.caArn}: access denied`);
+      expect(r.body).toContain('is not authorized to perform: acm-pca:GetCertificateAuthorityCertificate');
+      expect((await get(p.port, 'demo-cluster2.example.com')).status).toBe(503);
+      expect(world.lattice.stats.requests).toBe(seen);
+      expect(denying.stats.served).toBe(0);
+    } finally {
+      await p.stop();
+      await denying.close();
+    }
+  });
+
   it('with CA_FILE alone the upstream is trusted too', async () => {
     const p = await startProxy(podEnv('cluster1', { CA_ARN: '', CA_FILE: tempFile('ca.pem', world.caPem) }));
     try {

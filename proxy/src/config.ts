@@ -4,6 +4,7 @@
 
 import { isIP } from 'node:net';
 import { compileAllowlist, type HostAllowlist } from './hosts.js';
+import { resolvePcaEndpoint } from './pca.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -31,6 +32,9 @@ export interface Config {
   readonly caRegion: string | undefined;
   readonly caFile: string | undefined;
   readonly pcaEndpoint: string | undefined;
+  /** AWS_USE_FIPS_ENDPOINT / AWS_USE_DUALSTACK_ENDPOINT: they choose the ACM PCA endpoint (Lattice targets are named by the app). */
+  readonly pcaUseFips: boolean;
+  readonly pcaUseDualStack: boolean;
   readonly appDomain: string | undefined;
   readonly allowedHosts: readonly string[];
   readonly allowlist: HostAllowlist;
@@ -149,12 +153,25 @@ export function parseConfig(env: Env): Config {
   const caArn = value(env, 'CA_ARN');
   const caRegion = caArn === undefined ? undefined : parseArnRegion(caArn);
   const caFile = value(env, 'CA_FILE');
-  // The SDK's standard endpoint override variables, read here because the ACM PCA client in use predates
-  // their support in the SDK; PCA_ENDPOINT is ours and wins.
+  // The SDK's standard endpoint variables, honoured as the SDK would for this call (pca.ts reads no
+  // environment); PCA_ENDPOINT is ours and wins.
   const pcaEndpoint =
     parseUrl('PCA_ENDPOINT', value(env, 'PCA_ENDPOINT')) ??
     parseUrl('AWS_ENDPOINT_URL_ACM_PCA', value(env, 'AWS_ENDPOINT_URL_ACM_PCA')) ??
     parseUrl('AWS_ENDPOINT_URL', value(env, 'AWS_ENDPOINT_URL'));
+  const pcaUseFips = bool(env, 'AWS_USE_FIPS_ENDPOINT', false);
+  const pcaUseDualStack = bool(env, 'AWS_USE_DUALSTACK_ENDPOINT', false);
+  if (caRegion !== undefined) {
+    // The SDK refuses these combinations on every call; refusing them once, at start, names the variable.
+    try {
+      resolvePcaEndpoint({ region: caRegion, useFips: pcaUseFips, useDualStack: pcaUseDualStack, endpoint: pcaEndpoint });
+    } catch (e) {
+      throw new ConfigError(
+        pcaUseFips ? 'AWS_USE_FIPS_ENDPOINT' : 'AWS_USE_DUALSTACK_ENDPOINT',
+        `${(e as Error).message} (the ACM PCA endpoint override comes from PCA_ENDPOINT, AWS_ENDPOINT_URL_ACM_PCA or AWS_ENDPOINT_URL)`,
+      );
+    }
+  }
 
   const appDomainRaw = value(env, 'APP_DOMAIN');
   const appDomain = appDomainRaw?.toLowerCase().replace(/^\*\./, '').replace(/\.$/, '');
@@ -200,6 +217,8 @@ export function parseConfig(env: Env): Config {
     caRegion,
     caFile,
     pcaEndpoint,
+    pcaUseFips,
+    pcaUseDualStack,
     appDomain,
     allowedHosts,
     allowlist,

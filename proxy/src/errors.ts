@@ -97,6 +97,40 @@ export class NotReadyError extends ProxyError {
   }
 }
 
+// ---------------------------------------------------------------- ACM PCA (the Private CA root fetch)
+
+export type PcaErrorCode =
+  | 'ERR_PCA_NO_CREDENTIALS'
+  | 'ERR_PCA_CREDENTIALS_REJECTED'
+  | 'ERR_PCA_ACCESS_DENIED'
+  | 'ERR_PCA_NOT_FOUND'
+  | 'ERR_PCA_INVALID_ARN'
+  | 'ERR_PCA_INVALID_STATE'
+  | 'ERR_PCA_BUSY'
+  | 'ERR_PCA_THROTTLED'
+  | 'ERR_PCA_SERVICE'
+  | 'ERR_PCA_BAD_RESPONSE'
+  | 'ERR_PCA_TIMEOUT'
+  | 'ERR_PCA_NETWORK';
+
+/**
+ * Why GetCertificateAuthorityCertificate failed. Never sent to an app: the message is what /readyz and the
+ * `ca_fetch_failed` log line show an operator, so it names the CA ARN and the cause, and never a secret.
+ */
+export class PcaError extends Error {
+  readonly code: PcaErrorCode;
+  /** The AWS error code (`__type`), when the service answered with one. */
+  readonly awsCode: string | undefined;
+  readonly httpStatus: number | undefined;
+  constructor(code: PcaErrorCode, message: string, options: { awsCode?: string | undefined; httpStatus?: number | undefined; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.awsCode = options.awsCode;
+    this.httpStatus = options.httpStatus;
+    this.name = new.target.name;
+  }
+}
+
 const TLS_CODES = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
@@ -117,7 +151,8 @@ const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'E
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 
-function errorCode(err: unknown): string {
+/** The most specific error code on an error or its causes (undici wraps socket errors). */
+export function errorCode(err: unknown): string {
   let e: unknown = err;
   // undici wraps socket errors; the interesting code may sit on the cause.
   for (let depth = 0; depth < 3 && e && typeof e === 'object'; depth++) {

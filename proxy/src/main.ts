@@ -49,6 +49,8 @@ async function main(): Promise<void> {
     caRegion: config.caRegion,
     caFile: config.caFile,
     pcaEndpoint: config.pcaEndpoint,
+    pcaUseFips: config.pcaUseFips,
+    pcaUseDualStack: config.pcaUseDualStack,
     refreshIntervalMs: config.caRefreshIntervalMs,
     credentials,
     logger,

@@ -6,17 +6,21 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
-import type { ACMPCAClient } from '@aws-sdk/client-acm-pca';
 import type { CredentialCache } from './credentials.js';
+import { PcaError } from './errors.js';
 import type { Logger } from './logging.js';
 import type { Metrics } from './metrics.js';
 import { backoffDelay } from './backoff.js';
+import { PcaClient, resolvePcaEndpoint } from './pca.js';
 
 export interface TrustOptions {
   readonly caArn: string | undefined;
   readonly caRegion: string | undefined;
   readonly caFile: string | undefined;
   readonly pcaEndpoint: string | undefined;
+  /** AWS_USE_FIPS_ENDPOINT / AWS_USE_DUALSTACK_ENDPOINT, for the ACM PCA endpoint (config.ts rejects them with an override). */
+  readonly pcaUseFips?: boolean;
+  readonly pcaUseDualStack?: boolean;
   readonly refreshIntervalMs: number;
   /** How often CA_FILE is checked for a change (a Kubernetes ConfigMap/Secret update swaps a symlink). */
   readonly filePollMs?: number;
@@ -59,8 +63,7 @@ export class TrustStore {
   #pcaText: string | undefined;
   #timers = new Set<NodeJS.Timeout>();
   #stopped = false;
-  #pca: ACMPCAClient | undefined;
-  #getCertificate: ((arn: string) => Promise<{ Certificate?: string | undefined; CertificateChain?: string | undefined }>) | undefined;
+  #pca: PcaClient | undefined;
   #lastError: string | undefined;
 
   constructor(options: TrustOptions) {
@@ -84,34 +87,23 @@ export class TrustStore {
   start(): void {
     this.#stopped = false;
     if (this.#o.caFile !== undefined) void this.#loadFile(0);
-    if (this.#o.caArn !== undefined) void this.#startPca();
-  }
-
-  async #startPca(): Promise<void> {
-    // Loaded only when CA_ARN is set: the ACM PCA client costs ~21 MB of resident memory (bench/README.md),
-    // which a sidecar trusting a CA_FILE (or the system roots) should not carry.
-    const { ACMPCAClient, GetCertificateAuthorityCertificateCommand } = await import('@aws-sdk/client-acm-pca');
-    this.#getCertificate = (arn) => this.#pca!.send(new GetCertificateAuthorityCertificateCommand({ CertificateAuthorityArn: arn }));
-    this.#pca = new ACMPCAClient({
-      region: this.#o.caRegion,
-      ...(this.#o.pcaEndpoint ? { endpoint: this.#o.pcaEndpoint } : {}),
-      // The PCA call signs with the same cached credentials as the proxy; it never triggers its own fetch.
-      credentials: async () => {
-        const c = this.#o.credentials.current();
-        if (!c) throw new Error('no valid AWS credentials yet');
-        return c;
-      },
-      maxAttempts: 2,
-    });
-    if (this.#stopped) this.#pca.destroy();
-    else await this.#loadPca(0);
+    if (this.#o.caArn !== undefined) {
+      const region = this.#o.caRegion!;
+      this.#pca ??= new PcaClient({
+        region,
+        endpoint: resolvePcaEndpoint({ region, useFips: this.#o.pcaUseFips, useDualStack: this.#o.pcaUseDualStack, endpoint: this.#o.pcaEndpoint }),
+        // The PCA call signs with the same cached credentials as the proxy; it never triggers its own fetch.
+        credentials: () => this.#o.credentials.current(),
+      });
+      void this.#loadPca(0);
+    }
   }
 
   stop(): void {
     this.#stopped = true;
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
-    this.#pca?.destroy();
+    this.#pca?.close();
   }
 
   #later(fn: () => void, ms: number): void {
@@ -159,10 +151,9 @@ export class TrustStore {
     if (this.#stopped) return;
     const started = performance.now();
     try {
-      const out = await this.#getCertificate!(arn);
-      if (!out.Certificate) throw new Error('GetCertificateAuthorityCertificate returned no certificate');
+      const out = await this.#pca!.getCertificateAuthorityCertificate(arn);
       // For a subordinate CA the chain up to the root comes separately; trust all of it.
-      const text = out.Certificate + '\n' + (out.CertificateChain ?? '');
+      const text = out.certificate + '\n' + (out.certificateChain ?? '');
       if (text !== this.#pcaText) {
         const pems = parsePemBundle(text, `CA ${arn}`);
         this.#pcaText = text;
@@ -172,10 +163,15 @@ export class TrustStore {
       }
       this.#later(() => void this.#loadPca(0), this.#o.refreshIntervalMs);
     } catch (err) {
-      this.#lastError = `GetCertificateAuthorityCertificate ${arn}: ${(err as Error).message}`;
+      if (this.#stopped) return; // aborted by stop()
+      // A PcaError already names the call, the ARN and the cause.
+      this.#lastError = err instanceof PcaError ? err.message : `GetCertificateAuthorityCertificate ${arn}: ${(err as Error).message}`;
       this.#o.metrics.caLoad('pca', 'failure', 0);
       const delay = backoffDelay(attempt, this.#o.retryBaseMs ?? 1_000, this.#o.retryCapMs ?? 30_000);
-      this.#o.logger.warn({ event: 'ca_fetch_failed', error: this.#lastError, retryInMs: delay, keptPrevious: this.#pcaPems !== undefined }, 'could not fetch the Private CA root');
+      this.#o.logger.warn(
+        { event: 'ca_fetch_failed', code: err instanceof PcaError ? err.code : undefined, error: this.#lastError, retryInMs: delay, keptPrevious: this.#pcaPems !== undefined },
+        'could not fetch the Private CA root',
+      );
       this.#later(() => void this.#loadPca(attempt + 1), delay);
     }
   }

@@ -1,9 +1,9 @@
 // Emulated AWS Private CA endpoint for the one call the proxy makes: GetCertificateAuthorityCertificate, spoken in
 // the real AWS JSON 1.1 protocol and SigV4-verified (service acm-pca), so the real @aws-sdk/client-acm-pca works
-// against it unchanged.
+// against it unchanged: that is what makes it a fair judge of the proxy's own client (proxy/src/pca.ts).
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { resolveAccessKey, type StaticUser } from './iam.js';
+import { resolveAccessKey, type Identity, type StaticUser } from './iam.js';
 import { closeServer, listen, urlHost } from './server-util.js';
 import { verifySigV4 } from './sigv4-verify.js';
 
@@ -24,6 +24,8 @@ export interface PcaEmulatorOptions {
   region?: string;
   maxSkewSeconds?: number;
   now?: () => number;
+  /** IAM's decision on the call; false answers AccessDeniedException as IAM does. Default: allowed. */
+  authorize?: (identity: Identity, caArn: string) => boolean;
 }
 
 export interface PcaEmulator {
@@ -139,6 +141,16 @@ export async function startPcaEmulator(opts: PcaEmulatorOptions): Promise<PcaEmu
     const arn = input.CertificateAuthorityArn;
     if (typeof arn !== 'string' || !CA_ARN.test(arn)) {
       error(400, 'InvalidArnException', `The ARN is not valid: ${String(arn)}`);
+      return;
+    }
+    // IAM decides before the resource is looked up. Coral's AccessDeniedException: namespaced __type,
+    // capitalised Message, no x-amzn-errortype header, HTTP 400 (as every AWS JSON 1.1 client error).
+    if (opts.authorize && !opts.authorize(verified.identity, arn)) {
+      stats.failed++;
+      const message =
+        `User: ${verified.identity.principalArn} is not authorized to perform: acm-pca:GetCertificateAuthorityCertificate on resource: ${arn} ` +
+        'because no identity-based policy allows the acm-pca:GetCertificateAuthorityCertificate action';
+      sendAwsJson(res, 400, { __type: 'com.amazon.coral.service#AccessDeniedException', Message: message }, requestId);
       return;
     }
     if (arn !== opts.caArn) {
