@@ -20,6 +20,8 @@ run() {
 run npm run --silent build
 run npm run --silent lint
 run npx vitest run --reporter=default --reporter=json --outputFile=.cache/vitest.json
+# Runtime dependency advisories: npm audit where the endpoint answers, else the reviewed offline snapshot.
+run npm run --silent audit
 run bash -c 'npm run --silent e2e 2>&1 | tee .cache/e2e.log; exit "${PIPESTATUS[0]}"'
 run bash -c 'npm run --silent test:images 2>&1 | tee .cache/images.log; exit "${PIPESTATUS[0]}"'
 
