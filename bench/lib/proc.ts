@@ -96,6 +96,12 @@ export function memory(pid: number): { rss: number; hwm: number } {
 }
 
 /** Busy and total jiffies per CPU from /proc/stat, for "how busy was each core during the run". */
+/** Time the hypervisor ran something else while this VM's vCPUs wanted to run (/proc/stat steal), in ms. */
+export function stealMs(): number {
+  const v = /^cpu\s+(.*)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]?.split(/\s+/).map(Number) ?? [];
+  return ((v[7] ?? 0) * 1000) / 100; // USER_HZ is 100 on Linux
+}
+
 export function cpuTimes(): Array<{ busy: number; total: number }> {
   const out: Array<{ busy: number; total: number }> = [];
   for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {

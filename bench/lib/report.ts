@@ -14,6 +14,8 @@ export interface FixedRateResult {
   latency_us: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
   /** From the request's intended time on the schedule (wrk2's definition; includes the sender's timer lateness). */
   latencyFromSchedule_us?: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  /** vCPU steal (both vCPUs) during this target's run: host noise the latency figures include. */
+  stealMs?: number;
 }
 
 export interface StreamResult {
@@ -71,12 +73,16 @@ export function evaluateGoals(r: BenchReport): Goal[] {
   // "A handful, not one per request": about one upstream connection per concurrent client connection in every
   // run (a few more when the upstream closes an idle one and the pool replaces it), and far fewer than requests.
   const perRunOk = proxyRuns.every((x) => (x.upstreamConnectionsOpened ?? 0) <= Math.ceil(x.connections * 1.25) + 4);
-  goals.push({ goal: 'upstream keep-alive holds (connections opened << requests)', measured: `${opened} opened for ${requests} requests (max ${maxConns} client connections)`, pass: perRunOk && opened * 100 < requests });
+  if (proxyRuns.length > 0) goals.push({ goal: 'upstream keep-alive holds (connections opened << requests)', measured: `${opened} opened for ${requests} requests (max ${maxConns} client connections)`, pass: perRunOk && opened * 100 < requests });
   const direct = r.fixedRate.find((x) => x.target === 'direct');
   const proxy = r.fixedRate.find((x) => x.target === 'proxy');
   if (direct && proxy) {
     const added = (proxy.latency_us.p99 - direct.latency_us.p99) / 1000;
-    goals.push({ goal: 'at 1,000 req/s the proxy adds <= 1 ms at p99 over direct', measured: `+${added.toFixed(3)} ms (p99 ${proxy.latency_us.p99} vs ${direct.latency_us.p99} µs)`, pass: added <= 1 });
+    // nginx-ref runs on the same core with no GC and no JavaScript: when it too adds milliseconds, the run was
+    // disturbed by the host (vCPU steal), and the proxy's figure says little about the proxy.
+    const ref = r.fixedRate.find((x) => x.target === 'nginx-ref');
+    const control = ref ? `; control: nginx-ref adds +${((ref.latency_us.p99 - direct.latency_us.p99) / 1000).toFixed(3)} ms` : '';
+    goals.push({ goal: 'at 1,000 req/s the proxy adds <= 1 ms at p99 over direct', measured: `+${added.toFixed(3)} ms (p99 ${proxy.latency_us.p99} vs ${direct.latency_us.p99} µs${control})`, pass: added <= 1 });
   }
   goals.push({ goal: 'peak RSS <= 80 MB under load', measured: mb(Math.max(r.proxyPeakRssBytes, r.stream?.peakRssBytes ?? 0)), pass: Math.max(r.proxyPeakRssBytes, r.stream?.peakRssBytes ?? 0) <= 80 * MB });
   if (r.stream) {
@@ -96,7 +102,7 @@ function table(headers: string[], rows: Array<Array<string | number>>): string {
 export function printReport(r: BenchReport): void {
   const out: string[] = [];
   out.push(`\nlattice-sigv4-proxy bench — ${r.date}${r.quick ? ' (quick)' : ''}`);
-  out.push(`machine: ${String(r.machine['cpu'])}, ${String(r.machine['cores'])} cores, ${String(r.machine['kernel'])}, node ${String(r.machine['node'])}, ${String(r.machine['nginx'])}, ${String(r.machine['wrk'])}; load average at start ${String(r.machine['loadavgAtStart'])}`);
+  out.push(`machine: ${String(r.machine['cpu'])}, ${String(r.machine['cores'])} cores, ${String(r.machine['kernel'])}, node ${String(r.machine['node'])} (proxy runs on ${String(r.setup['proxyNode'] ?? r.machine['node'])}), ${String(r.machine['nginx'])}, ${String(r.machine['wrk'])}; load average at start ${String(r.machine['loadavgAtStart'])}`);
   out.push('process under test on core 0; wrk + upstream nginx on core 1; "cores" = busy % of core0/core1 during the run\n');
   if (r.signing) {
     out.push(`Signing micro-benchmark (session token ${r.signing.sessionTokenChars} chars, ${r.signing.signedHeaders} signed headers)`);
@@ -138,7 +144,7 @@ export function printReport(r: BenchReport): void {
     out.push('"sched p99" is from the intended send time, which adds the sender\'s own timer lateness)');
     out.push(
       table(
-        ['target', 'requests', 'achieved/s', 'p50 µs', 'p99 µs', 'p99.9 µs', 'max µs', '+p50 µs', '+p99 µs', '+p99.9 µs', 'sched p99 µs', 'errors'],
+        ['target', 'requests', 'achieved/s', 'p50 µs', 'p99 µs', 'p99.9 µs', 'max µs', '+p50 µs', '+p99 µs', '+p99.9 µs', 'sched p99 µs', 'steal ms', 'errors'],
         r.fixedRate.map((x) => [
           x.target,
           x.requests,
@@ -151,6 +157,7 @@ export function printReport(r: BenchReport): void {
           d ? x.latency_us.p99 - d.latency_us.p99 : '-',
           d ? x.latency_us.p999 - d.latency_us.p999 : '-',
           x.latencyFromSchedule_us?.p99 ?? '-',
+          x.stealMs ?? '-',
           x.non2xx + x.socketErrors,
         ]),
       ),
