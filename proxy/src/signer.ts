@@ -1,11 +1,12 @@
 // AWS Signature Version 4 for the request path.
 //
 // Why not @smithy/signature-v4 on the hot path: measured on this machine (see README "Signing"), one
-// signature through SignatureV4.sign costs ~66 µs with Node's native SHA-256 and ~108 µs with
+// signature through SignatureV4.sign costs 46–64 µs with Node's native SHA-256 and 76–111 µs with
 // @aws-crypto/sha256-js, because of request cloning, header re-normalisation, an HMAC per call to build its
 // key cache key, and several awaits. The budget is 10 µs. This signer does the same canonicalisation
 // (test/signer.test.ts proves byte-for-byte equality with @smithy/signature-v4 on every case it handles, and
-// with the AWS SigV4 test suite) with native crypto, a cached signing key and a cached timestamp, synchronously.
+// with the AWS SigV4 test suite) with native crypto, a cached signing key and a cached timestamp, synchronously,
+// in 8–9 µs.
 
 import * as crypto from 'node:crypto';
 import { createHash, createHmac } from 'node:crypto';
