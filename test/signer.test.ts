@@ -14,6 +14,7 @@ import {
   canonicalUri,
   compareNames,
   SigV4Signer,
+  sortByName,
   UNSIGNED_PAYLOAD,
 } from '../proxy/src/signer.js';
 
@@ -90,6 +91,27 @@ describe('AWS SigV4 test suite', () => {
   }
   it('applied at least 25 vectors', () => {
     expect(applied).toBeGreaterThanOrEqual(25);
+  });
+});
+
+describe('sortByName', () => {
+  it('orders like Array#sort with compareNames for short (insertion) and long lists', () => {
+    // Deterministic pseudo-random names over a small alphabet, so prefixes and near-ties are common.
+    let seed = 42;
+    const rnd = (n: number): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed % n;
+    };
+    for (let len = 0; len <= 40; len++) {
+      for (let round = 0; round < 25; round++) {
+        const names = new Set<string>();
+        while (names.size < len) names.add(Array.from({ length: 1 + rnd(6) }, () => 'ab-xz'[rnd(5)]).join(''));
+        const list: Array<[string, string]> = [...names].map((n, i) => [n, String(i)]);
+        const expected = [...list].sort(compareNames);
+        sortByName(list);
+        expect(list).toEqual(expected);
+      }
+    }
   });
 });
 
