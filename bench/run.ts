@@ -266,7 +266,7 @@ async function main(): Promise<void> {
 
     if (scenarios.has('sign')) {
       log('signing micro-benchmark (core 0)');
-      const signOut = await runPinned('sign-micro', PROXY_CORE, process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, 'lib', 'sign-micro.ts'), '--ms', quick ? '600' : '1500'], { timeoutMs: 120_000 });
+      const signOut = await runPinned('sign-micro', PROXY_CORE, proxyNode, ['--import', 'tsx', resolve(import.meta.dirname, 'lib', 'sign-micro.ts'), '--ms', quick ? '600' : '1500'], { timeoutMs: 120_000 });
       report.signing = JSON.parse(signOut.trim().split('\n').pop()!) as BenchReport['signing'];
     }
 
