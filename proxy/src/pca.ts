@@ -7,10 +7,10 @@
 // the JSON 1.1 error shape. The tests hold this module to the SDK (same endpoints, a request the SDK's own
 // emulator conformance tests accept, the same signature as @smithy/signature-v4).
 
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Agent, request } from 'undici';
 import { errorCode, PcaError, type PcaErrorCode } from './errors.js';
-import { buildCanonicalRequest, buildStringToSign, compareNames, SigV4Signer, type Credentials } from './signer.js';
+import { SigV4Signer, type Credentials } from './signer.js';
 
 export const PCA_SIGNING_SERVICE = 'acm-pca';
 export const PCA_TARGET = 'ACMPrivateCA.GetCertificateAuthorityCertificate';
@@ -101,21 +101,14 @@ export interface PcaHttpRequest {
   readonly body: string;
 }
 
-function sha256Hex(data: string): string {
-  return createHash('sha256').update(data, 'utf8').digest('hex');
-}
 
 /**
  * The request, signed. Unlike the request path (which Lattice requires to be UNSIGNED-PAYLOAD), the SDK
  * signs JSON-protocol bodies: x-amz-content-sha256 carries the body's real SHA-256 and the signature covers
- * it. `signer` is only used for its cached signing key (its own sign() always signs UNSIGNED-PAYLOAD).
+ * it. `signer` is the proxy's SigV4Signer for this region and `acm-pca`.
  */
 export function buildGetCaCertificateRequest(endpoint: URL, arn: string, creds: Credentials, nowMs: number, signer: SigV4Signer): PcaHttpRequest {
   const body = JSON.stringify({ CertificateAuthorityArn: arn });
-  const payloadHash = sha256Hex(body);
-  const iso = new Date(Math.floor(nowMs / 1000) * 1000).toISOString();
-  const dateStamp = iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10);
-  const amzDate = dateStamp + 'T' + iso.slice(11, 13) + iso.slice(14, 16) + iso.slice(17, 19) + 'Z';
   // A custom endpoint may carry a base path; the operation path "/" is appended to it, as the SDK does.
   const base = endpoint.pathname.endsWith('/') ? endpoint.pathname.slice(0, -1) : endpoint.pathname;
   const path = base + '/';
@@ -124,19 +117,13 @@ export function buildGetCaCertificateRequest(endpoint: URL, arn: string, creds: 
     ['content-length', String(Buffer.byteLength(body))],
     ['content-type', PCA_CONTENT_TYPE],
     ['host', endpoint.host],
-    ['x-amz-content-sha256', payloadHash],
-    ['x-amz-date', amzDate],
     ['x-amz-target', PCA_TARGET],
   ];
-  if (creds.sessionToken) signed.push(['x-amz-security-token', creds.sessionToken]);
-  signed.sort(compareNames);
-
-  const { canonicalRequest, signedNames } = buildCanonicalRequest('POST', path, signed, payloadHash);
-  const scope = `${dateStamp}/${signer.region}/${signer.service}/aws4_request`;
-  const signature = createHmac('sha256', signer.signingKey(creds.secretAccessKey, dateStamp)).update(buildStringToSign(amzDate, scope, canonicalRequest)).digest('hex');
+  // sign() adds x-amz-content-sha256, x-amz-date and the session token to `signed`, exactly as signed.
+  const { authorization } = signer.sign('POST', path, signed, creds, nowMs, createHash('sha256').update(body, 'utf8').digest('hex'));
 
   const headers: Record<string, string> = Object.fromEntries(signed);
-  headers['authorization'] = `AWS4-HMAC-SHA256 Credential=${creds.accessKeyId}/${scope}, SignedHeaders=${signedNames}, Signature=${signature}`;
+  headers['authorization'] = authorization;
   headers['user-agent'] = 'lattice-sigv4-proxy';
   return { url: endpoint, path, headers, body };
 }

@@ -236,17 +236,18 @@ export class SigV4Signer {
   /**
    * Sign a request. `headers` are the headers to sign, lower-case names, unique, values as they will be
    * sent, WITHOUT x-amz-date / x-amz-content-sha256 / x-amz-security-token: the signer adds those (they
-   * must also be sent: `x-amz-content-sha256: UNSIGNED-PAYLOAD`, `x-amz-date: amzDate`, and the session
-   * token when the credentials have one). `path` is the path and query exactly as sent.
+   * must also be sent: `x-amz-content-sha256: <payloadHash>`, `x-amz-date: amzDate`, and the session
+   * token when the credentials have one). `path` is the path and query exactly as sent. `payloadHash` is
+   * UNSIGNED-PAYLOAD for Lattice; a JSON API call (ACM PCA) passes the body's SHA-256 in hex.
    */
-  sign(method: string, path: string, headers: Array<[string, string]>, creds: Credentials, nowMs: number): SignedHeaders {
+  sign(method: string, path: string, headers: Array<[string, string]>, creds: Credentials, nowMs: number, payloadHash = UNSIGNED_PAYLOAD): SignedHeaders {
     this.#clock(nowMs);
     const amzDate = this.#amzDate;
-    headers.push(['x-amz-content-sha256', UNSIGNED_PAYLOAD], ['x-amz-date', amzDate]);
+    headers.push(['x-amz-content-sha256', payloadHash], ['x-amz-date', amzDate]);
     if (creds.sessionToken) headers.push(['x-amz-security-token', creds.sessionToken]);
     sortByName(headers);
 
-    const { canonicalRequest, signedNames } = buildCanonicalRequest(method, path, headers, UNSIGNED_PAYLOAD);
+    const { canonicalRequest, signedNames } = buildCanonicalRequest(method, path, headers, payloadHash);
     const scope = this.#dateStamp + this.#scopeSuffix;
     const stringToSign = buildStringToSign(amzDate, scope, canonicalRequest);
     this.signingKey(creds.secretAccessKey, this.#dateStamp);
