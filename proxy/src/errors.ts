@@ -8,6 +8,8 @@ export type ProxyErrorCode =
   | 'ERR_METHOD_NOT_ALLOWED'
   | 'ERR_UPGRADE_NOT_SUPPORTED'
   | 'ERR_HEADERS_TOO_LARGE'
+  | 'ERR_REQUEST_TIMEOUT'
+  | 'ERR_UNSUPPORTED_TRANSFER_CODING'
   | 'ERR_NO_CREDENTIALS'
   | 'ERR_SIGNING_FAILED'
   | 'ERR_UPSTREAM_CONNECT'
@@ -16,7 +18,8 @@ export type ProxyErrorCode =
   | 'ERR_UPSTREAM_PROTOCOL'
   | 'ERR_UPSTREAM_TIMEOUT'
   | 'ERR_SHUTTING_DOWN'
-  | 'ERR_NOT_READY';
+  | 'ERR_NOT_READY'
+  | 'ERR_INTERNAL';
 
 export class ProxyError extends Error {
   readonly code: ProxyErrorCode;
@@ -54,8 +57,26 @@ export class UpgradeNotSupportedError extends ProxyError {
 }
 
 export class HeadersTooLargeError extends ProxyError {
+  constructor(detail?: string) {
+    super('ERR_HEADERS_TOO_LARGE', 431, `request header block is larger than the sidecar accepts${detail ? ` (${detail})` : ''}`);
+  }
+}
+
+export class RequestTimeoutError extends ProxyError {
   constructor() {
-    super('ERR_HEADERS_TOO_LARGE', 431, 'request header block is larger than the sidecar accepts');
+    super('ERR_REQUEST_TIMEOUT', 408, 'the request was not received in time');
+  }
+}
+
+export class UnsupportedTransferCodingError extends ProxyError {
+  constructor(coding: string) {
+    super('ERR_UNSUPPORTED_TRANSFER_CODING', 501, `transfer coding "${coding}" is not supported: send the body chunked or with a Content-Length (content codings go in Content-Encoding)`);
+  }
+}
+
+export class InternalError extends ProxyError {
+  constructor(cause: unknown) {
+    super('ERR_INTERNAL', 500, 'unexpected error while proxying the request', { cause });
   }
 }
 
@@ -195,5 +216,5 @@ export function errorResponse(err: unknown): ErrorResponse {
   if (err instanceof ProxyError) {
     return { status: err.status, code: err.code, body: `lattice-sigv4-proxy: ${err.message}\n` };
   }
-  return { status: 502, code: 'ERR_INTERNAL', body: 'lattice-sigv4-proxy: unexpected error while proxying the request\n' };
+  return { status: 500, code: 'ERR_INTERNAL', body: 'lattice-sigv4-proxy: unexpected error while proxying the request\n' };
 }
