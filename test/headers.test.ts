@@ -1,7 +1,8 @@
 // Which headers are signed, forwarded unsigned, or dropped; and the error-to-status mapping.
 
 import { describe, expect, it } from 'vitest';
-import { compileHeaderPolicy, prepareHeaders, responseHeaders } from '../proxy/src/headers.js';
+import { compileHeaderPolicy, isResponseHopByHop, prepareHeaders as prepare, type HeaderPolicy } from '../proxy/src/headers.js';
+import { listMembers } from '../proxy/src/http1-syntax.js';
 import {
   BadRequestError,
   errorResponse,
@@ -13,8 +14,17 @@ import {
 
 const policy = compileHeaderPolicy(['x-forwarded-*', 'x-amzn-trace-id', 'x-debug'], 'x-original-authorization');
 
-function raw(...pairs: Array<[string, string]>): string[] {
-  return pairs.flat();
+function raw(...pairs: Array<[string, string]>): Array<[string, string]> {
+  return pairs;
+}
+
+/** What the parser hands over: lower-case names, trimmed values, the Connection options. */
+function prepareHeaders(pairs: Array<[string, string]>, policy: HeaderPolicy): ReturnType<typeof prepare> {
+  const names = pairs.map(([n]) => n.toLowerCase());
+  const values = pairs.map(([, v]) => v.trim());
+  const connection: string[] = [];
+  pairs.forEach(([n, v]) => n.toLowerCase() === 'connection' && listMembers(v, connection));
+  return prepare(names, values, connection, policy);
 }
 
 describe('prepareHeaders', () => {
@@ -49,22 +59,28 @@ describe('prepareHeaders', () => {
     const p = prepareHeaders(raw(['X-Amz-Date', '20000101T000000Z'], ['X-Amz-Security-Token', 'stolen'], ['X-Amz-Content-Sha256', 'abc'], ['X-Amz-Target', 'Svc.Op']), policy);
     expect(p.signed).toEqual([['x-amz-target', 'Svc.Op']]);
   });
-  it('detects a body from Content-Length or Transfer-Encoding', () => {
-    expect(prepareHeaders(raw(['Content-Length', '0']), policy).hasBody).toBe(false);
-    expect(prepareHeaders(raw(['Content-Length', '10']), policy).hasBody).toBe(true);
-    const chunked = prepareHeaders(raw(['Transfer-Encoding', 'chunked']), policy);
-    expect(chunked.hasBody).toBe(true);
-    expect(chunked.signed).toEqual([]);
+  it('signs Content-Length as the parser normalised it, and never forwards the app\'s Transfer-Encoding', () => {
+    expect(prepareHeaders(raw(['Content-Length', '10']), policy).signed).toEqual([['content-length', '10']]);
+    expect(prepareHeaders(raw(['Transfer-Encoding', 'chunked']), policy).signed).toEqual([]);
+  });
+  it('applies Connection options before the Authorization rename: neither travels', () => {
+    const p = prepareHeaders(raw(['Connection', 'authorization, x-foo'], ['Authorization', 'Bearer a'], ['X-Foo', '1'], ['Accept', '*/*']), policy);
+    expect(p.signed).toEqual([['accept', '*/*']]);
+  });
+  it('drops an app-sent copy of the forward header instead of merging it', () => {
+    const p = prepareHeaders(raw(['Authorization', 'Bearer a'], ['X-Original-Authorization', 'forged']), policy);
+    expect(p.signed).toEqual([['x-original-authorization', 'Bearer a']]);
+    expect(prepareHeaders(raw(['X-Original-Authorization', 'forged']), policy).signed).toEqual([]);
   });
   it('refuses a duplicated Host', () => {
     expect(() => prepareHeaders(raw(['Host', 'a.example.com'], ['Host', 'b.example.com']), policy)).toThrow(BadRequestError);
   });
 });
 
-describe('responseHeaders', () => {
-  it('passes end-to-end response headers unchanged and drops connection-level ones', () => {
-    const out = responseHeaders(['Content-Type', 'text/plain', 'Connection', 'keep-alive', 'Transfer-Encoding', 'chunked', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2'].map((s) => Buffer.from(s)));
-    expect(out).toEqual(['Content-Type', 'text/plain', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2']);
+describe('isResponseHopByHop', () => {
+  it('passes end-to-end response headers and drops connection-level ones and those Connection names', () => {
+    const names = ['content-type', 'connection', 'transfer-encoding', 'set-cookie', 'keep-alive', 'x-conn-scoped', 'content-length'];
+    expect(names.filter((n) => !isResponseHopByHop(n, ['keep-alive', 'x-conn-scoped', 'content-length']))).toEqual(['content-type', 'set-cookie', 'content-length']);
   });
 });
 
@@ -78,7 +94,7 @@ describe('errorResponse maps each error to one status and a clear body', () => {
     [upstreamErrorFrom(Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' }), 'h'), 504, 'ERR_UPSTREAM_TIMEOUT'],
     [upstreamErrorFrom(Object.assign(new Error('unable to verify the first certificate'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }), 'h'), 502, 'ERR_UPSTREAM_TLS'],
     [upstreamErrorFrom(Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET', cause: Object.assign(new Error('reset'), { code: 'ECONNRESET' }) }), 'h'), 502, 'ERR_UPSTREAM_RESET'],
-    [new Error('surprise'), 502, 'ERR_INTERNAL'],
+    [new Error('surprise'), 500, 'ERR_INTERNAL'],
   ] as const)('%s → %i', (err, status, code) => {
     const r = errorResponse(err);
     expect(r.status).toBe(status);

@@ -1,10 +1,11 @@
-// Which request headers are forwarded, which are signed, and how repeated lines are joined. Pure: the
-// proxy passes `req.rawHeaders` in and gets the two lists out.
+// Which request headers are forwarded, which are signed, and how repeated lines are joined; which response
+// headers reach the app. Pure: the exchange passes the parsed names and values in and gets the lists out.
 
 import { BadRequestError } from './errors.js';
 
-// Hop-by-hop headers (RFC 9110 section 7.6.1) and the proxy-* family are for this hop only: never signed,
-// never forwarded. `expect` is answered by Node's server itself (100-continue) and not re-sent.
+// Hop-by-hop headers (RFC 9110 §7.6.1) and the proxy-* family are for this hop only: never signed, never
+// forwarded. `expect` is answered by the sidecar itself (100-continue) and not re-sent; framing
+// (content-length, transfer-encoding) is the engine's, written for the body it forwards.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings', 'expect']);
 // Set by the signer; an app-provided copy would contradict the signature.
 const SIGNER_OWNED = new Set(['x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256']);
@@ -33,95 +34,68 @@ export function compileHeaderPolicy(unsignedHeaders: readonly string[], authoriz
 
 export interface PreparedHeaders {
   /** The Host header as received (undefined when absent). */
-  readonly host: string | undefined;
+  host: string | undefined;
   /** End-to-end headers to sign and forward: lower-case name, repeated lines joined with ",". */
   readonly signed: Array<[string, string]>;
   /** End-to-end headers forwarded without signing (the configured exclusions). */
   readonly unsigned: Array<[string, string]>;
-  /** Whether the request carries a body (Content-Length > 0 or Transfer-Encoding). */
-  readonly hasBody: boolean;
 }
 
 function addOrJoin(list: Array<[string, string]>, name: string, value: string): void {
   for (let i = 0; i < list.length; i++) {
     const e = list[i]!;
     if (e[0] === name) {
-      // SigV4 signs repeated headers as one comma-joined value; sending them joined the same way keeps
-      // what is on the wire identical to what was signed.
-      e[1] = e[1] + ',' + value.trim();
+      // SigV4 signs repeated headers as one comma-joined value; sending them joined the same way keeps what
+      // is on the wire identical to what was signed.
+      e[1] = e[1] + ',' + value;
       return;
     }
   }
-  list.push([name, value.trim()]);
+  list.push([name, value]);
 }
 
-export function prepareHeaders(rawHeaders: readonly string[], policy: HeaderPolicy): PreparedHeaders {
+/**
+ * Sort the app's headers into signed and unsigned lists. `names` are lower-case, `values` trimmed (the
+ * parser's output); `connection` holds the Connection options, which are applied FIRST: a header the app
+ * named hop-by-hop is gone before anything is renamed, so `Connection: authorization` cannot smuggle the
+ * app's credential through under the forward name.
+ */
+export function prepareHeaders(names: readonly string[], values: readonly string[], connection: readonly string[], policy: HeaderPolicy): PreparedHeaders {
   let host: string | undefined;
-  let hasBody = false;
-  let connectionTokens: string[] | undefined;
   const signed: Array<[string, string]> = [];
   const unsigned: Array<[string, string]> = [];
+  const forward = policy.authorizationForwardHeader;
 
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!.toLowerCase();
-    const value = rawHeaders[i + 1]!;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
     if (name === 'host') {
       if (host !== undefined) throw new BadRequestError('the request has more than one Host header');
-      host = value.trim();
+      host = values[i]!;
       continue;
     }
-    if (name === 'content-length') {
-      // Without a body, framing is undici's: it drops `content-length: 0` for GET/HEAD/OPTIONS/DELETE
-      // (RFC 9110 8.6) and adds it for POST/PUT. Signed, it would be a signed header that never arrives.
-      if (Number(value) === 0) continue; // Node has already refused anything but digits ("00" is zero too)
-      hasBody = true;
-    } else if (name === 'transfer-encoding') {
-      hasBody = true;
-      continue;
-    } else if (name === 'connection') {
-      for (const t of value.split(',')) {
-        const tok = t.trim().toLowerCase();
-        if (tok !== '' && tok !== 'close' && tok !== 'keep-alive') (connectionTokens ??= []).push(tok);
-      }
-      continue;
-    } else if (HOP_BY_HOP.has(name) || name.startsWith('proxy-') || SIGNER_OWNED.has(name)) {
-      continue;
-    }
-
+    if (HOP_BY_HOP.has(name) || SIGNER_OWNED.has(name) || name.startsWith('proxy-')) continue;
+    // A Connection option never removes what framing or routing depends on.
+    if (connection.length > 0 && name !== 'content-length' && connection.includes(name)) continue;
     let outName = name;
     if (name === 'authorization') {
       // Lattice consumes Authorization itself; the app's own credential travels under another name.
-      if (policy.authorizationForwardHeader === undefined) continue;
-      outName = policy.authorizationForwardHeader;
+      if (forward === undefined) continue;
+      outName = forward;
+    } else if (name === forward) {
+      // Only the sidecar writes the forward header: an app-sent copy would be merged into (or stand in for)
+      // the app's real Authorization.
+      continue;
     }
-    addOrJoin(policy.isUnsigned(outName) ? unsigned : signed, outName, value);
+    addOrJoin(policy.isUnsigned(outName) ? unsigned : signed, outName, values[i]!);
   }
-
-  if (connectionTokens !== undefined) {
-    // Headers named in Connection are hop-by-hop for this message (RFC 9110 section 7.6.1).
-    for (const tok of connectionTokens) {
-      if (tok === 'host' || tok === 'content-length') continue;
-      removeName(signed, tok);
-      removeName(unsigned, tok);
-    }
-  }
-  return { host, signed, unsigned, hasBody };
+  return { host, signed, unsigned };
 }
 
-function removeName(list: Array<[string, string]>, name: string): void {
-  for (let i = list.length - 1; i >= 0; i--) if (list[i]![0] === name) list.splice(i, 1);
-}
-
-// Response headers that describe the upstream connection, not the message.
+// Response headers that describe the upstream connection, not the message, plus the framing the engine
+// writes itself for the app.
 const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']);
 
-/** Turn undici's raw response headers into the flat [name, value, ...] list Node's writeHead takes. */
-export function responseHeaders(raw: readonly Buffer[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1');
-    if (RESPONSE_HOP_BY_HOP.has(name.toLowerCase())) continue;
-    out.push(name, raw[i + 1]!.toString('latin1'));
-  }
-  return out;
+/** A response header that does not travel on to the app (`connection` holds the response's Connection options). */
+export function isResponseHopByHop(name: string, connection: readonly string[]): boolean {
+  return RESPONSE_HOP_BY_HOP.has(name) || (connection.length > 0 && name !== 'content-length' && connection.includes(name));
 }

@@ -73,7 +73,7 @@ export class RequestHead {
 const CONTENT_LENGTH_MAX_DIGITS = 15; // < 2^53: the length stays an exact JS number
 
 function bad(message: string): never {
-  throw new BadRequestError(message);
+  throw new BadRequestError('malformed HTTP request: ' + message);
 }
 
 function describeByte(c: number): string {

@@ -35,7 +35,7 @@ const enum R {
 }
 
 function failChunked(message: string): never {
-  throw new BadRequestError(`invalid chunked body: ${message}`);
+  throw new BadRequestError(`malformed HTTP request: invalid chunked body: ${message}`);
 }
 
 export class RequestReader implements ChunkSink {
@@ -104,6 +104,16 @@ export class RequestReader implements ChunkSink {
     this.#scanned = 0;
     this.#headSeen = 0;
     this.#run();
+  }
+
+  /**
+   * The app closed its side. A request cut inside its head is answered 400 (as llhttp's end-of-stream check
+   * does); one cut inside its body is the connection's business (the exchange is aborted).
+   */
+  end(): void {
+    if (this.#state === R.Head && this.#pending !== undefined && this.#headSeen > 0) {
+      this.#fail(new BadRequestError('malformed HTTP request: the connection ended inside the request head'));
+    }
   }
 
   /** Stop reading for good (the connection is closing). */
@@ -182,10 +192,15 @@ export class RequestReader implements ChunkSink {
     for (;;) {
       const lf = buf.indexOf(LF, i);
       if (lf < 0) {
-        this.#scanned = buf.length;
+        // No end yet. A CR followed by anything but LF can never become a valid head: say so now rather than
+        // after the head timeout.
+        for (let cr = buf.indexOf(CR, i); cr >= 0 && cr + 1 < buf.length; cr = buf.indexOf(CR, cr + 1)) {
+          if (buf[cr + 1] !== LF) throw new BadRequestError('malformed HTTP request: bare CR in the request head');
+        }
+        this.#scanned = buf[buf.length - 1] === CR ? buf.length - 1 : buf.length;
         return -1;
       }
-      if (lf === start || buf[lf - 1] !== CR) throw new BadRequestError('bare LF in the request head (lines end in CRLF)');
+      if (lf === start || buf[lf - 1] !== CR) throw new BadRequestError('malformed HTTP request: bare LF in the request head (lines end in CRLF)');
       if (lf - 3 >= start && buf[lf - 2] === LF && buf[lf - 3] === CR) return lf + 1;
       i = lf + 1;
     }

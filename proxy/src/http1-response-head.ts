@@ -22,6 +22,15 @@ export class ResponseProtocolError extends Error {
   }
 }
 
+/** The upstream closed before its response was complete: a reset, as far as the app is concerned. */
+export class UpstreamClosedError extends Error {
+  readonly code = 'ERR_UPSTREAM_CLOSED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UpstreamClosedError';
+  }
+}
+
 export class ResponseHead {
   status = 0;
   reason = '';

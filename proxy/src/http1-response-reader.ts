@@ -2,14 +2,14 @@
 // pipelines), interim 1xx answers skipped, the body delimited by RFC 9112 §6.3. Pure, like the request reader.
 
 import { ChunkedDecoder, type ChunkSink } from './http1-chunked.js';
-import { parseResponseHead, ResponseBody, ResponseHead, ResponseProtocolError } from './http1-response-head.js';
+import { parseResponseHead, ResponseBody, ResponseHead, ResponseProtocolError, UpstreamClosedError } from './http1-response-head.js';
 import { CR, LF } from './http1-syntax.js';
 
 export interface ResponseEvents {
   onResponseHead(head: ResponseHead): void;
   onResponseBody(buf: Buffer, start: number, end: number): void;
   onResponseEnd(): void;
-  onResponseError(err: ResponseProtocolError): void;
+  onResponseError(err: ResponseProtocolError | UpstreamClosedError): void;
 }
 
 const enum S {
@@ -88,7 +88,7 @@ export class ResponseReader implements ChunkSink {
       this.#state = S.Idle;
       this.#events.onResponseEnd();
     } else if (this.#state === S.Head || this.#state === S.Length || this.#state === S.Chunked) {
-      this.#fail(new ResponseProtocolError(this.#started ? 'the upstream closed the connection before the response was complete' : 'the upstream closed the connection without answering'));
+      this.#fail(new UpstreamClosedError(this.#started ? 'the upstream closed the connection before the response was complete' : 'the upstream closed the connection without answering'));
     }
   }
 
@@ -217,7 +217,7 @@ export class ResponseReader implements ChunkSink {
     if (this.#state === S.Failed) return;
     this.#state = S.Failed;
     this.#pending = undefined;
-    if (err instanceof ResponseProtocolError) this.#events.onResponseError(err);
+    if (err instanceof ResponseProtocolError || err instanceof UpstreamClosedError) this.#events.onResponseError(err);
     else throw err;
   }
 }

@@ -4,10 +4,12 @@ import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { createAdminServer } from './admin.js';
 import { ConfigError, parseConfig, type Config } from './config.js';
 import { CredentialCache } from './credentials.js';
-import { createLogger } from './logging.js';
+import { LogWriter } from './log-writer.js';
+import { AccessLog, createLogger } from './logging.js';
 import { createMetrics } from './metrics.js';
 import { ProxyServer } from './proxy.js';
 import { SigV4Signer } from './signer.js';
+import { Ticker, tickFor } from './ticker.js';
 import { TrustStore } from './trust.js';
 import { Upstream } from './upstream.js';
 
@@ -25,8 +27,11 @@ function loadConfig(): Config {
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const logger = createLogger(config.logLevel);
+  // Every line (pino's and the access log's) goes through one batched asynchronous writer on stdout.
+  const writer = new LogWriter({ fd: 1 });
+  const logger = createLogger(config.logLevel, writer);
   const metrics = createMetrics();
+  const ticker = new Ticker(tickFor([config.connectTimeoutMs, config.upstreamTimeoutMs, config.requestTimeoutMs, config.upstreamKeepAliveTimeoutMs]));
 
   const credentials = new CredentialCache({
     // A new chain per refresh: the default chain memoises, and the Pod Identity token file must be re-read.
@@ -41,8 +46,10 @@ async function main(): Promise<void> {
     timeoutMs: config.upstreamTimeoutMs,
     maxConnections: config.upstreamMaxConnections,
     keepAliveTimeoutMs: config.upstreamKeepAliveTimeoutMs,
+    maxHeaderSize: config.maxHeaderSize,
     metrics,
     logger,
+    ticker,
   });
   const trust = new TrustStore({
     caArn: config.caArn,
@@ -59,7 +66,16 @@ async function main(): Promise<void> {
   });
   if (trust.loaded) upstream.setSecureContext(trust.secureContext()); // no Private CA configured: system roots
 
-  const proxy = new ProxyServer({ config, signer: new SigV4Signer(config.region, config.signingService), credentials, upstream, metrics, logger });
+  const proxy = new ProxyServer({
+    config,
+    signer: new SigV4Signer(config.region, config.signingService),
+    credentials,
+    upstream,
+    metrics,
+    logger,
+    accessLog: new AccessLog(writer),
+    ticker,
+  });
   const admin = createAdminServer(
     {
       notReadyReason() {
@@ -80,7 +96,7 @@ async function main(): Promise<void> {
   process.on('uncaughtException', (err) => {
     // State is unknown after an uncaught exception: exit and let the kubelet restart the sidecar.
     logger.fatal({ event: 'uncaught_exception', error: err.message, stack: err.stack }, 'uncaught exception');
-    logger.flush();
+    writer.flushSync();
     process.exit(1);
   });
 
@@ -100,8 +116,10 @@ async function main(): Promise<void> {
     trust.stop();
     await (completed ? upstream.close() : upstream.destroy());
     await admin.close();
+    ticker.stop();
     logger.info({ event: 'stopped', completed, abandoned }, 'stopped');
-    logger.flush();
+    // Every line written so far reaches stdout before the exit.
+    await writer.end();
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
