@@ -92,6 +92,12 @@ export interface AccessEntry {
   durationMs: number;
   bytesIn: number;
   bytesOut: number;
+  /** 'h2c' when the app spoke HTTP/2 (absent: HTTP/1.x). */
+  protocol?: 'h2c' | undefined;
+  /** 'h2' when the request went to Lattice over HTTP/2 (absent: HTTP/1.1). */
+  upstreamProtocol?: 'h2' | undefined;
+  /** The gRPC status of a gRPC call (from the trailers, or the proxy's own). */
+  grpcStatus?: number | undefined;
 }
 
 /** A JSON string literal; the fields here are parser-checked ASCII, so escaping is rarely needed. */
@@ -125,6 +131,9 @@ export class AccessLog {
     if (e.path !== undefined) line += ',"path":' + jsonString(e.path);
     line += ',"status":' + e.status + ',"origin":"' + e.origin + '"';
     if (e.code !== undefined) line += ',"code":"' + e.code + '"';
+    if (e.protocol !== undefined) line += ',"protocol":"' + e.protocol + '"';
+    if (e.upstreamProtocol !== undefined) line += ',"upstreamProtocol":"' + e.upstreamProtocol + '"';
+    if (e.grpcStatus !== undefined) line += ',"grpcStatus":' + e.grpcStatus;
     line += ',"durationMs":' + e.durationMs + ',"bytesIn":' + e.bytesIn + ',"bytesOut":' + e.bytesOut + ',"msg":"request"}\n';
     this.#writer.write(line);
   }
