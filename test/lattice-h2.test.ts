@@ -7,7 +7,7 @@
 import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { connect as http2Connect, createServer as createH2cServer, type ClientHttp2Session, type Http2Server, type IncomingHttpHeaders } from 'node:http2';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
@@ -458,6 +458,34 @@ describe('Lattice emulator: connection limits (idle timeout, maximum age)', () =
     } finally {
       c.close();
       await lattice.close();
+    }
+  });
+});
+
+describe('Lattice emulator: HTTP/1.1 connection age', () => {
+  it('answers connection: close on the first response after maxConnectionAgeMs, so the next request reconnects', async () => {
+    const ca = await createTestCa();
+    const cert = await ca.issue({ dnsNames: [ECHO_HOST] });
+    const echo = await startEchoTarget();
+    const lattice = await startLattice({ certPem: cert.certPem, keyPem: cert.keyPem, iamKey: IAM_KEY, maxConnectionAgeMs: 300, services: [{ hostname: ECHO_HOST, target: { host: '127.0.0.1', port: echo.port } }] });
+    const agent = new HttpsAgent({ keepAlive: true, maxSockets: 1 });
+    const get = (): Promise<string | undefined> =>
+      new Promise((resolve, reject) => {
+        httpsRequest({ host: '127.0.0.1', port: lattice.port, servername: ECHO_HOST, ca: ca.certPem, path: '/', headers: { host: ECHO_HOST }, agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.headers.connection));
+        }).on('error', reject).end();
+      });
+    try {
+      expect(await get()).toBe('keep-alive');
+      await sleep(400);
+      expect(await get()).toBe('close');
+      expect(await get()).toBe('keep-alive');
+      expect(lattice.stats.connections).toBe(2);
+    } finally {
+      agent.destroy();
+      await lattice.close();
+      await echo.close();
     }
   });
 });
