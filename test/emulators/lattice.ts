@@ -591,7 +591,7 @@ export async function startLattice(opts: LatticeOptions): Promise<Lattice> {
     let requestTrailers: H2IncomingHeaders | undefined;
     let responseTrailers: H2IncomingHeaders | undefined;
     stream.on('trailers', (t: H2IncomingHeaders) => (requestTrailers = t));
-    up.on('wantTrailers', () => up.sendTrailers(plainHeaders(requestTrailers)));
+    up.on('wantTrailers', () => sendTrailers(up, requestTrailers));
     up.on('response', (h, flags) => {
       const status = Number(h[':status'] ?? 502);
       noteGrpcStatus(entry, h);
@@ -605,7 +605,7 @@ export async function startLattice(opts: LatticeOptions): Promise<Lattice> {
         return;
       }
       stream.respond(headers, { waitForTrailers: true });
-      stream.on('wantTrailers', () => stream.sendTrailers(plainHeaders(responseTrailers)));
+      stream.on('wantTrailers', () => sendTrailers(stream, responseTrailers));
       up.pipe(stream);
     });
     up.on('trailers', (t: H2IncomingHeaders) => {
@@ -655,7 +655,7 @@ export async function startLattice(opts: LatticeOptions): Promise<Lattice> {
       }
       const announcesTrailers = upRes.headers.trailer !== undefined;
       stream.respond(out, announcesTrailers ? { waitForTrailers: true } : {});
-      if (announcesTrailers) stream.on('wantTrailers', () => stream.sendTrailers(plainHeaders(upRes.trailers)));
+      if (announcesTrailers) stream.on('wantTrailers', () => sendTrailers(stream, upRes.trailers));
       pipeline(upRes, stream, (err) => {
         if (err && !stream.closed) stream.close(h2c.NGHTTP2_INTERNAL_ERROR);
       });
@@ -715,7 +715,8 @@ export async function startLattice(opts: LatticeOptions): Promise<Lattice> {
   h1Server.headersTimeout = 30_000;
   h1Server.requestTimeout = 0; // 1 GiB uploads must not be cut by the default 5 min request timeout
 
-  const h2Server = createHttp2Server();
+  // Session memory above node's 10 MB default: load tests open many concurrent streams on one session.
+  const h2Server = createHttp2Server({ maxSessionMemory: 64 });
   h2Server.on('session', (session: ServerHttp2Session) => {
     stats.sessions++;
     const state: { active: number; idle?: NodeJS.Timeout; age?: NodeJS.Timeout } = { active: 0 };
@@ -780,6 +781,16 @@ function plainHeaders(h: H2IncomingHeaders | Record<string, string | string[] | 
     if (!name.startsWith(':') && value !== undefined && !H2_FORBIDDEN.has(name)) out[name] = value;
   }
   return out;
+}
+
+/** Trailers (possibly none: an empty DATA frame with END_STREAM) on a stream that may have been reset meanwhile. */
+function sendTrailers(stream: ServerHttp2Stream | ClientHttp2Stream, trailers: H2IncomingHeaders | Record<string, string | string[] | undefined> | undefined): void {
+  if (stream.destroyed || stream.closed) return;
+  try {
+    stream.sendTrailers(plainHeaders(trailers));
+  } catch {
+    stream.close(h2c.NGHTTP2_INTERNAL_ERROR);
+  }
 }
 
 function appendHeader(out: H2OutgoingHeaders, name: string, value: string): void {
