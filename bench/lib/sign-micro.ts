@@ -3,7 +3,8 @@
 // - @smithy/signature-v4 with @aws-crypto/sha256-js (pure-JS hash),
 // - @smithy/signature-v4 with Node's crypto (@smithy/hash-node, what the SDK uses on Node),
 // - the proxy's SigV4Signer (proxy/src/signer.ts, the code that ships), alone and with the header
-//   preparation the proxy does before it (proxy/src/headers.ts).
+//   preparation the proxy does before it (proxy/src/headers.ts),
+// - the proxy's SigV4ASigner (proxy/src/sigv4a.ts, ECDSA P-256; its key pair derived once and cached).
 // Each signer is created once and reused (the SDK's usual pattern); smithy caches its signing key too.
 //
 // Usage: node --import tsx bench/lib/sign-micro.ts [--ms 1500]   prints one JSON line.
@@ -15,6 +16,7 @@ import { HttpRequest } from '@smithy/protocol-http';
 import { Hash } from '@smithy/hash-node';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SigV4Signer, UNSIGNED_PAYLOAD } from '../../proxy/src/signer.js';
+import { SigV4ASigner } from '../../proxy/src/sigv4a.js';
 import { compileHeaderPolicy, prepareHeaders } from '../../proxy/src/headers.js';
 import { AccessLog, createLogger } from '../../proxy/src/logging.js';
 import { LogWriter } from '../../proxy/src/log-writer.js';
@@ -77,6 +79,7 @@ function smithyRequest(): HttpRequest {
 const smithyJs = new SignatureV4({ service: 'vpc-lattice-svcs', region: 'us-west-2', credentials: creds, sha256: Sha256, uriEscapePath: true, applyChecksum: false });
 const smithyNode = new SignatureV4({ service: 'vpc-lattice-svcs', region: 'us-west-2', credentials: creds, sha256: Hash.bind(null, 'sha256'), uriEscapePath: true, applyChecksum: false });
 const ours = new SigV4Signer('us-west-2', 'vpc-lattice-svcs');
+const oursV4a = new SigV4ASigner('vpc-lattice-svcs', '*');
 const policy = compileHeaderPolicy([], 'x-original-authorization');
 const fullPath = path + '?' + query;
 
@@ -93,6 +96,11 @@ const results = [
     const h = prepareHeaders(names, headerValues, [], policy);
     h.signed.push(['host', h.host!]);
     return ours.sign('GET', fullPath, h.signed, creds, Date.now());
+  }),
+  await measure('ours SigV4A (SigV4ASigner.sign)', () => {
+    const headers: Array<[string, string]> = [['host', host]];
+    for (let i = 0; i < appHeaders.length; i++) headers.push([appHeaders[i]![0], appHeaders[i]![1]]);
+    return oursV4a.sign('GET', fullPath, headers, creds, Date.now());
   }),
 ];
 // The other per-request cost in the proxy's own code: one access log line, written through the production
