@@ -122,7 +122,8 @@ export class H2Upstream implements Timed {
           port: ct?.port ?? port,
           servername: isIP(host) === 0 ? host : undefined,
           secureContext: context,
-          ALPNProtocols: ['h2'],
+          // http/1.1 too, only so a listener without h2 completes the handshake and is named for what it is.
+          ALPNProtocols: ['h2', 'http/1.1'],
           rejectUnauthorized: true,
           checkServerIdentity: (_dialled, cert) => checkServerIdentity(host, cert),
         });
