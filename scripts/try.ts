@@ -117,6 +117,9 @@ async function main(): Promise<void> {
     '',
     `   curl -s http://127.0.0.1:${adminPort}/readyz; curl -s http://127.0.0.1:${adminPort}/metrics | grep '^lattice_proxy_requests_total'`,
     '',
+    '3. The same environment, with `node proxy/dist/main.js check <url>` instead, reports each step of a call:',
+    `   env -i PATH="$PATH" ... node proxy/dist/main.js check http://${denied}/`,
+    '',
     'What each answer means, and what to check when yours differs: docs/troubleshooting.md',
     'Waiting. Ctrl-C stops the emulators.',
   ];

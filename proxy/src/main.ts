@@ -11,6 +11,9 @@ import { SigV4Signer } from './signer.js';
 import { TrustStore } from './trust.js';
 import { Upstream } from './upstream.js';
 
+// `node main.js check [URL]` runs the diagnosis (proxy/src/check.ts) instead of the sidecar, and exits.
+if (process.argv[2] === 'check') await (await import('./check.js')).checkCommand(process.argv.slice(3));
+
 function loadConfig(): Config {
   try {
     return parseConfig(process.env);
