@@ -15,6 +15,9 @@ import { Ticker, tickFor } from './ticker.js';
 import { TrustStore } from './trust.js';
 import { Upstream } from './upstream.js';
 
+// `node main.js check [URL]` runs the diagnosis (proxy/src/check.ts) instead of the sidecar, and exits.
+if (process.argv[2] === 'check') await (await import('./check.js')).checkCommand(process.argv.slice(3));
+
 function loadConfig(): Config {
   try {
     return parseConfig(process.env);
