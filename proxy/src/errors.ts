@@ -16,7 +16,10 @@ export type ProxyErrorCode =
   | 'ERR_UPSTREAM_PROTOCOL'
   | 'ERR_UPSTREAM_TIMEOUT'
   | 'ERR_SHUTTING_DOWN'
-  | 'ERR_NOT_READY';
+  | 'ERR_NOT_READY'
+  | 'ERR_REQUEST_TIMEOUT'
+  | 'ERR_UNSUPPORTED_TRANSFER_CODING'
+  | 'ERR_INTERNAL';
 
 export class ProxyError extends Error {
   readonly code: ProxyErrorCode;
@@ -56,6 +59,29 @@ export class UpgradeNotSupportedError extends ProxyError {
 export class HeadersTooLargeError extends ProxyError {
   constructor() {
     super('ERR_HEADERS_TOO_LARGE', 431, 'request header block is larger than the sidecar accepts');
+  }
+}
+
+export class RequestTimeoutError extends ProxyError {
+  /** `what`: the request head, or its body (then the upstream request, if started, is abandoned). */
+  constructor(what: 'head' | 'body', timeoutMs: number) {
+    super('ERR_REQUEST_TIMEOUT', 408, `the request ${what} was not received within ${timeoutMs} ms (REQUEST_TIMEOUT_MS); send it in full, or raise the limit`);
+  }
+}
+
+export class UnsupportedTransferCodingError extends ProxyError {
+  constructor(codings: string) {
+    super(
+      'ERR_UNSUPPORTED_TRANSFER_CODING',
+      501,
+      `Transfer-Encoding "${codings.length > 64 ? codings.slice(0, 64) + '...' : codings}" is not supported: only "chunked" alone is (send the body with Content-Encoding instead); the request was not forwarded`,
+    );
+  }
+}
+
+export class InternalError extends ProxyError {
+  constructor(cause: unknown) {
+    super('ERR_INTERNAL', 500, 'unexpected error while proxying the request', { cause });
   }
 }
 
@@ -131,51 +157,77 @@ export class PcaError extends Error {
   }
 }
 
+// Certificate verification failures as OpenSSL names them (X509_V_ERR_* without the prefix; Node puts them on
+// `err.code`), plus the handshake errors Node raises itself.
 const TLS_CODES = new Set([
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
+  'UNABLE_TO_GET_CRL',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
   'CERT_SIGNATURE_FAILURE',
+  'CRL_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'CRL_NOT_YET_VALID',
+  'CRL_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'ERROR_IN_CRL_LAST_UPDATE_FIELD',
+  'ERROR_IN_CRL_NEXT_UPDATE_FIELD',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
   'CERT_UNTRUSTED',
   'CERT_REJECTED',
-  'ERR_SSL_WRONG_VERSION_NUMBER',
-  'ERR_TLS_HANDSHAKE_TIMEOUT',
+  'HOSTNAME_MISMATCH',
+  'EPROTO',
 ]);
 
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
-const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'ENONET', 'ENOTFOUND', 'EADDRNOTAVAIL']);
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT', 'ERR_TLS_HANDSHAKE_TIMEOUT']);
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ERR_STREAM_PREMATURE_CLOSE']);
 
-/** The most specific error code on an error or its causes (undici wraps socket errors). */
+/**
+ * The most specific error code on an error or its causes: undici wraps socket errors (the code sits on the
+ * cause), and a connection attempt over several addresses fails with an AggregateError of one error each.
+ */
 export function errorCode(err: unknown): string {
   let e: unknown = err;
-  // undici wraps socket errors; the interesting code may sit on the cause.
-  for (let depth = 0; depth < 3 && e && typeof e === 'object'; depth++) {
+  let fallback = '';
+  for (let depth = 0; depth < 4 && e && typeof e === 'object'; depth++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== 'UND_ERR_SOCKET') return code;
-    const next = (e as { cause?: unknown }).cause;
-    if (!next) return typeof code === 'string' ? code : '';
+    if (typeof code === 'string' && code !== '' && code !== 'UND_ERR_SOCKET') return code;
+    if (typeof code === 'string' && fallback === '') fallback = code;
+    const inner = (e as { errors?: unknown }).errors;
+    const next = (e as { cause?: unknown }).cause ?? (Array.isArray(inner) ? inner[0] : undefined);
+    if (!next) break;
     e = next;
   }
-  return '';
+  return fallback;
 }
 
-/** Classify an error raised while talking to the upstream into the one the client sees. */
+/**
+ * Classify an error raised while talking to the upstream into the one the client sees, by its error code.
+ * The message is only consulted for an error that carries no code at all: a host name is part of most
+ * messages, and `getaddrinfo ENOTFOUND mtls-api.example.com` is not a TLS failure.
+ */
 export function upstreamErrorFrom(err: unknown, host: string): UpstreamError {
   const code = errorCode(err);
   const detail = err instanceof Error ? err.message : String(err);
   if (TIMEOUT_CODES.has(code)) {
     return new UpstreamError('timeout', 'ERR_UPSTREAM_TIMEOUT', 504, `upstream ${host} did not answer in time (${code})`, err);
   }
-  if (TLS_CODES.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /certificate|tls|ssl/i.test(detail)) {
+  if (TLS_CODES.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || (code === '' && /certificate|\btls\b|\bssl\b/i.test(detail))) {
     return new UpstreamError('tls', 'ERR_UPSTREAM_TLS', 502, `TLS to upstream ${host} failed (${code || 'tls'}): ${detail}; nothing was sent`, err);
   }
-  if (CONNECT_CODES.has(code)) {
+  if (CONNECT_CODES.has(code) || code.startsWith('EAI_')) {
     return new UpstreamError('connect', 'ERR_UPSTREAM_CONNECT', 502, `could not connect to upstream ${host} (${code})`, err);
   }
   if (RESET_CODES.has(code) || code === '') {
@@ -190,10 +242,11 @@ export interface ErrorResponse {
   readonly body: string;
 }
 
-/** The single mapping from an error to what the client receives. Unknown errors are 502s, never crashes. */
+/**
+ * The single mapping from an error to what the client receives. An error that is not a ProxyError is a bug of
+ * the sidecar, not of the upstream: 500 ERR_INTERNAL (never a crash, never a made-up 502).
+ */
 export function errorResponse(err: unknown): ErrorResponse {
-  if (err instanceof ProxyError) {
-    return { status: err.status, code: err.code, body: `lattice-sigv4-proxy: ${err.message}\n` };
-  }
-  return { status: 502, code: 'ERR_INTERNAL', body: 'lattice-sigv4-proxy: unexpected error while proxying the request\n' };
+  const e = err instanceof ProxyError ? err : new InternalError(err);
+  return { status: e.status, code: e.code, body: `lattice-sigv4-proxy: ${e.message}\n` };
 }
