@@ -29,8 +29,10 @@ export interface DownloadRecord {
   readonly total: number;
   /** Bytes accepted by res.write() so far. */
   written: number;
-  /** Times res.write() returned false (the socket's buffer was full: the reader is not keeping up). */
+  /** Times res.write() returned false (the socket's buffer was full). */
   blocked: number;
+  /** Longest wait from such a write to its 'drain': long only when the reader stopped reading. */
+  longestBlockedMs: number;
   done: boolean;
   aborted: boolean;
 }
@@ -128,17 +130,20 @@ export async function startFaultUpstream(opts: { domain?: string; slowMs?: numbe
       }
       case '/download': {
         req.resume();
-        const rec: DownloadRecord = { total: param('bytes', 1 << 20), written: 0, blocked: 0, done: false, aborted: false };
+        const rec: DownloadRecord = { total: param('bytes', 1 << 20), written: 0, blocked: 0, longestBlockedMs: 0, done: false, aborted: false };
+        let blockedAt = 0;
         downloads.push(rec);
         const piece = Buffer.alloc(64 * 1024);
         for (let i = 0; i < piece.length; i++) piece[i] = (i * 31 + 7) & 0xff;
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(rec.total) });
         const pump = (): void => {
+          if (blockedAt > 0) rec.longestBlockedMs = Math.max(rec.longestBlockedMs, Date.now() - blockedAt);
           while (rec.written < rec.total && !res.destroyed) {
             const n = Math.min(piece.length, rec.total - rec.written);
             rec.written += n;
             if (!res.write(n === piece.length ? piece : piece.subarray(0, n))) {
               rec.blocked++;
+              blockedAt = Date.now();
               res.once('drain', pump);
               return;
             }
