@@ -202,9 +202,10 @@ function parseAdminAddress(env: Env): string {
 }
 
 function parseRegion(env: Env): string {
-  const region = value(env, 'AWS_REGION') ?? value(env, 'AWS_DEFAULT_REGION');
+  const variable = value(env, 'AWS_REGION') === undefined && value(env, 'AWS_DEFAULT_REGION') !== undefined ? 'AWS_DEFAULT_REGION' : 'AWS_REGION';
+  const region = value(env, variable);
   if (region === undefined) throw new ConfigError('AWS_REGION', 'is required (the SigV4 signing region, e.g. us-west-2)');
-  if (!REGION.test(region)) throw new ConfigError('AWS_REGION', `"${region}" is not an AWS region name`);
+  if (!REGION.test(region)) throw new ConfigError(variable, `"${region}" is not an AWS region name`);
   return region;
 }
 
