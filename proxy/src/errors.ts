@@ -231,8 +231,9 @@ export function upstreamErrorFrom(err: unknown, host: string): UpstreamError {
     return new UpstreamError('connect', 'ERR_UPSTREAM_CONNECT', 502, `could not connect to upstream ${host} (${code})`, err);
   }
   // A response that is not HTTP: llhttp's codes (HPE_*), or undici's HTTPParserError, which may carry none.
-  if (code.startsWith('HPE_') || (err instanceof Error && err.name === 'HTTPParserError')) {
-    return new UpstreamError('protocol', 'ERR_UPSTREAM_PROTOCOL', 502, `upstream ${host} did not answer HTTP/1.1 (${code || err.name}): ${detail}`, err);
+  const name = err instanceof Error ? err.name : '';
+  if (code.startsWith('HPE_') || name === 'HTTPParserError') {
+    return new UpstreamError('protocol', 'ERR_UPSTREAM_PROTOCOL', 502, `upstream ${host} did not answer HTTP/1.1 (${code || name}): ${detail}`, err);
   }
   if (RESET_CODES.has(code) || code === '') {
     return new UpstreamError('reset', 'ERR_UPSTREAM_RESET', 502, `upstream ${host} closed the connection (${code || 'closed'})`, err);
