@@ -227,7 +227,7 @@ describe('adversarial input against the built proxy', () => {
     );
     console.log(
       `adversarial front: ${front.stats.clientHellos} ClientHellos (${front.stats.noSni} without SNI), ${front.stats.requests} requests (${front.stats.unsigned} unsigned), ` +
-        `${front.sniSeen.size} distinct SNI names, ${front.violations.length} violations`,
+        `${front.sniSeen.size} distinct SNI names, ${front.violations.length} violations${front.violations.length > 0 ? ':\n  ' + front.violations.slice(0, 15).map((v) => v.slice(0, 140)).join('\n  ') : ''}`,
     );
     expect(tally.crashes).toBe(0);
     expect(tally.fuzz).toBe(FUZZ_FIXED_CASES + FUZZ_FRESH_CASES);
