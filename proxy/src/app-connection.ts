@@ -383,7 +383,7 @@ export class AppConnection implements RequestEvents, AppSide, Timed {
   #timeout(ex: AppExchange | undefined): void {
     if (ex === undefined) {
       this.#readingBody = false;
-      this.#answer(new RequestTimeoutError(), undefined, undefined, performance.now());
+      this.#answer(new RequestTimeoutError('head', this.#ctx.headersTimeoutMs), undefined, undefined, performance.now());
       return;
     }
     if (ex.responseStarted) {
@@ -393,7 +393,7 @@ export class AppConnection implements RequestEvents, AppSide, Timed {
       return;
     }
     // The body stopped arriving: the upstream request is abandoned and the app told why, in one access line.
-    const a = answerFor(new RequestTimeoutError(), true, false);
+    const a = answerFor(new RequestTimeoutError('body', this.#ctx.config.requestTimeoutMs), true, false);
     this.socket.write(a.bytes, 'utf8');
     ex.abort(a.status, 'proxy', a.code);
   }

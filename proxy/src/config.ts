@@ -1,18 +1,47 @@
-// Typed configuration, parsed and validated once at start from the environment. A bad value throws a
-// ConfigError that names the variable, and main exits non-zero with it: a sidecar that starts with a
-// half-understood configuration fails later, per request, in ways that are much harder to see.
+// Typed configuration, parsed and validated once at start from the environment. Every bad value is
+// reported at once, each as `VAR: message` (one ConfigError listing them all), and main exits 78 with them: a
+// sidecar that starts with a half-understood configuration fails later, per request, in ways that are much
+// harder to see, and fixing one variable per restart of a crash-looping pod is slow.
 
 import { isIP } from 'node:net';
 import { compileAllowlist, type HostAllowlist } from './hosts.js';
 import { resolvePcaEndpoint } from './pca.js';
 
+export interface ConfigProblem {
+  readonly variable: string;
+  readonly message: string;
+}
+
 export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(`${variable}: ${message}`);
+  readonly problems: readonly ConfigProblem[];
+  constructor(variable: string, message: string);
+  constructor(problems: readonly ConfigProblem[]);
+  constructor(a: string | readonly ConfigProblem[], message?: string) {
+    const problems = typeof a === 'string' ? [{ variable: a, message: message ?? '' }] : a;
+    super(problems.map((p) => `${p.variable}: ${p.message}`).join('\n'));
+    this.problems = problems;
     this.name = 'ConfigError';
+  }
+
+  /** The first variable named. */
+  get variable(): string {
+    return this.problems[0]?.variable ?? '';
+  }
+}
+
+/** Collects the problems of every variable, so one bad value does not hide the next. */
+class Problems {
+  readonly list: ConfigProblem[] = [];
+
+  /** Parse one setting; a ConfigError is noted and `fallback` stands in so the other settings are still checked. */
+  take<T>(fallback: T, parse: () => T): T {
+    try {
+      return parse();
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      this.list.push(...e.problems);
+      return fallback;
+    }
   }
 }
 
@@ -143,93 +172,159 @@ function parseUrl(name: string, raw: string | undefined): string | undefined {
   }
 }
 
-export function parseConfig(env: Env): Config {
+// Names AUTHORIZATION_FORWARD_HEADER must not take, by why: the app's credential would be removed as a
+// hop-by-hop header, change the message framing, collide with what the signer writes, or not be a header.
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings', 'expect']);
+const FRAMING = new Set(['content-length', 'transfer-encoding']);
+
+function forwardHeaderProblem(name: string): string | undefined {
+  if (name.startsWith(':')) return 'is a pseudo-header name (HTTP/2 and 3 only), not a header';
+  if (!HEADER_NAME.test(name) || name.endsWith('*')) return 'is not a header name';
+  if (FRAMING.has(name)) return 'is a message framing header (Content-Length / Transfer-Encoding)';
+  if (HOP_BY_HOP.has(name) || name.startsWith('proxy-')) return 'is a hop-by-hop header, removed before forwarding';
+  if (name === 'authorization' || name === 'host' || name.startsWith('x-amz-')) return 'is written by the signer (Authorization, Host, X-Amz-*)';
+  return undefined;
+}
+
+function parseForwardHeader(env: Env): string | undefined {
+  const raw = env['AUTHORIZATION_FORWARD_HEADER'];
+  const fwd = raw === undefined ? 'x-original-authorization' : raw.trim().toLowerCase();
+  if (fwd === '') return undefined; // empty drops the app's Authorization
+  const problem = forwardHeaderProblem(fwd);
+  if (problem) throw new ConfigError('AUTHORIZATION_FORWARD_HEADER', `"${raw}" ${problem}: name another header for the app's own Authorization, or set it empty to drop it`);
+  return fwd;
+}
+
+function parseListenAddresses(env: Env): string[] {
   const listenAddresses = list(value(env, 'LISTEN_ADDRESS') ?? '127.0.0.1');
   if (listenAddresses.length === 0) throw new ConfigError('LISTEN_ADDRESS', 'must name at least one address');
   for (const a of listenAddresses) {
     if (isIP(a) === 0) throw new ConfigError('LISTEN_ADDRESS', `"${a}" is not an IP address`);
   }
+  return listenAddresses;
+}
+
+function parseAdminAddress(env: Env): string {
   const adminAddress = value(env, 'ADMIN_ADDRESS') ?? '0.0.0.0';
   if (isIP(adminAddress) === 0) throw new ConfigError('ADMIN_ADDRESS', `"${adminAddress}" is not an IP address`);
+  return adminAddress;
+}
 
-  const region = value(env, 'AWS_REGION') ?? value(env, 'AWS_DEFAULT_REGION');
+function parseRegion(env: Env): string {
+  const variable = value(env, 'AWS_REGION') === undefined && value(env, 'AWS_DEFAULT_REGION') !== undefined ? 'AWS_DEFAULT_REGION' : 'AWS_REGION';
+  const region = value(env, variable);
   if (region === undefined) throw new ConfigError('AWS_REGION', 'is required (the SigV4 signing region, e.g. us-west-2)');
-  if (!REGION.test(region)) throw new ConfigError('AWS_REGION', `"${region}" is not an AWS region name`);
+  if (!REGION.test(region)) throw new ConfigError(variable, `"${region}" is not an AWS region name`);
+  return region;
+}
 
+function parseSigningService(env: Env): string {
   const signingService = value(env, 'SIGNING_SERVICE') ?? 'vpc-lattice-svcs';
   if (!/^[a-z0-9-]+$/.test(signingService)) throw new ConfigError('SIGNING_SERVICE', `"${signingService}" is not a service name`);
+  return signingService;
+}
 
-  const caArn = value(env, 'CA_ARN');
-  const caRegion = caArn === undefined ? undefined : parseArnRegion(caArn);
-  const caFile = value(env, 'CA_FILE');
-  // The SDK's standard endpoint variables, honoured as the SDK would for this call (pca.ts reads no
-  // environment); PCA_ENDPOINT is ours and wins.
-  const pcaEndpoint =
-    parseUrl('PCA_ENDPOINT', value(env, 'PCA_ENDPOINT')) ??
-    parseUrl('AWS_ENDPOINT_URL_ACM_PCA', value(env, 'AWS_ENDPOINT_URL_ACM_PCA')) ??
-    parseUrl('AWS_ENDPOINT_URL', value(env, 'AWS_ENDPOINT_URL'));
-  const pcaUseFips = bool(env, 'AWS_USE_FIPS_ENDPOINT', false);
-  const pcaUseDualStack = bool(env, 'AWS_USE_DUALSTACK_ENDPOINT', false);
-  if (caRegion !== undefined) {
-    // The SDK refuses these combinations on every call; refusing them once, at start, names the variable.
-    try {
-      resolvePcaEndpoint({ region: caRegion, useFips: pcaUseFips, useDualStack: pcaUseDualStack, endpoint: pcaEndpoint });
-    } catch (e) {
-      throw new ConfigError(
-        pcaUseFips ? 'AWS_USE_FIPS_ENDPOINT' : 'AWS_USE_DUALSTACK_ENDPOINT',
-        `${(e as Error).message} (the ACM PCA endpoint override comes from PCA_ENDPOINT, AWS_ENDPOINT_URL_ACM_PCA or AWS_ENDPOINT_URL)`,
-      );
-    }
-  }
-
+function parseAppDomain(env: Env): string | undefined {
   const appDomainRaw = value(env, 'APP_DOMAIN');
   const appDomain = appDomainRaw?.toLowerCase().replace(/^\*\./, '').replace(/\.$/, '');
   if (appDomain !== undefined && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(appDomain)) {
     throw new ConfigError('APP_DOMAIN', `"${appDomainRaw}" is not a DNS domain`);
   }
-  const allowedRaw = value(env, 'ALLOWED_HOSTS');
-  const allowedHosts = allowedRaw !== undefined ? list(allowedRaw) : ['*.on.aws', ...(appDomain ? [`*.${appDomain}`] : [])];
-  let allowlist: HostAllowlist;
-  try {
-    allowlist = compileAllowlist(allowedHosts);
-  } catch (e) {
-    throw new ConfigError('ALLOWED_HOSTS', (e as Error).message);
-  }
+  return appDomain;
+}
 
-  const logLevel = (value(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+/**
+ * ALLOWED_HOSTS, or by default Lattice's own generated names in the signing region plus `*.APP_DOMAIN`. Not
+ * `*.on.aws`: AWS hosts other services there (Lambda function URLs, ...), and the sidecar would sign with the
+ * pod's identity and send its session token to any of them.
+ */
+export function defaultAllowedHosts(region: string, appDomain: string | undefined): string[] {
+  return [`*.vpc-lattice-svcs.${region}.on.aws`, ...(appDomain ? [`*.${appDomain}`] : [])];
+}
 
+function parseUnsignedHeaders(env: Env): string[] {
   const extraUnsigned = list(value(env, 'UNSIGNED_HEADERS')?.toLowerCase());
   for (const h of extraUnsigned) {
     if (!HEADER_NAME.test(h)) throw new ConfigError('UNSIGNED_HEADERS', `"${h}" is not a header name (a trailing * matches a prefix)`);
     if (h === 'host' || h.startsWith('x-amz-')) throw new ConfigError('UNSIGNED_HEADERS', `"${h}" must always be signed`);
   }
+  return extraUnsigned;
+}
 
-  const fwdRaw = env['AUTHORIZATION_FORWARD_HEADER'];
-  const fwd = fwdRaw === undefined ? 'x-original-authorization' : fwdRaw.trim().toLowerCase();
-  if (fwd !== '' && (!HEADER_NAME.test(fwd) || fwd.endsWith('*') || fwd === 'authorization' || fwd.startsWith('x-amz-'))) {
-    throw new ConfigError('AUTHORIZATION_FORWARD_HEADER', `"${fwdRaw}" is not a usable header name (empty drops the app's Authorization)`);
+function parseLogLevel(env: Env): string {
+  const logLevel = (value(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  return logLevel;
+}
+
+export function parseConfig(env: Env): Config {
+  const p = new Problems();
+  const listenAddresses = p.take(['127.0.0.1'], () => parseListenAddresses(env));
+  const adminAddress = p.take('0.0.0.0', () => parseAdminAddress(env));
+  const region = p.take('us-east-1', () => parseRegion(env));
+  const signingService = p.take('vpc-lattice-svcs', () => parseSigningService(env));
+
+  const caArn = value(env, 'CA_ARN');
+  const caRegion = caArn === undefined ? undefined : p.take<string | undefined>(undefined, () => parseArnRegion(caArn));
+  const caFile = value(env, 'CA_FILE');
+  // The SDK's standard endpoint variables, honoured as the SDK would for this call (pca.ts reads no
+  // environment); PCA_ENDPOINT is ours and wins.
+  const endpoints = ['PCA_ENDPOINT', 'AWS_ENDPOINT_URL_ACM_PCA', 'AWS_ENDPOINT_URL'].map((name) => p.take(undefined, () => parseUrl(name, value(env, name))));
+  const pcaEndpoint = endpoints.find((e) => e !== undefined);
+  const pcaUseFips = p.take(false, () => bool(env, 'AWS_USE_FIPS_ENDPOINT', false));
+  const pcaUseDualStack = p.take(false, () => bool(env, 'AWS_USE_DUALSTACK_ENDPOINT', false));
+  if (caRegion !== undefined) {
+    // The SDK refuses these combinations on every call; refusing them once, at start, names the variable.
+    try {
+      resolvePcaEndpoint({ region: caRegion, useFips: pcaUseFips, useDualStack: pcaUseDualStack, endpoint: pcaEndpoint });
+    } catch (e) {
+      p.list.push({
+        variable: pcaUseFips ? 'AWS_USE_FIPS_ENDPOINT' : 'AWS_USE_DUALSTACK_ENDPOINT',
+        message: `${(e as Error).message} (the ACM PCA endpoint override comes from PCA_ENDPOINT, AWS_ENDPOINT_URL_ACM_PCA or AWS_ENDPOINT_URL)`,
+      });
+    }
   }
 
+  const appDomain = p.take(undefined, () => parseAppDomain(env));
+  const allowedRaw = value(env, 'ALLOWED_HOSTS');
+  const allowedHosts = allowedRaw !== undefined ? list(allowedRaw) : defaultAllowedHosts(region, appDomain);
+  const allowlist = p.take(compileAllowlist([]), () => {
+    try {
+      return compileAllowlist(allowedHosts);
+    } catch (e) {
+      throw new ConfigError('ALLOWED_HOSTS', (e as Error).message);
+    }
+  });
   const http2Hosts = list(value(env, 'HTTP2_HOSTS'));
-  let http2Allowlist: HostAllowlist;
-  try {
-    http2Allowlist = compileAllowlist(http2Hosts);
-  } catch (e) {
-    throw new ConfigError('HTTP2_HOSTS', (e as Error).message);
-  }
-  const signingAlgorithm = (value(env, 'SIGNING_ALGORITHM') ?? 'sigv4').toLowerCase();
-  if (signingAlgorithm !== 'sigv4' && signingAlgorithm !== 'sigv4a') throw new ConfigError('SIGNING_ALGORITHM', `must be sigv4 or sigv4a, got "${signingAlgorithm}"`);
-  const sigv4aRegionSet = (value(env, 'SIGV4A_REGION_SET') ?? '*').toLowerCase();
-  if (!/^(\*|[a-z0-9*-]+)(,(\*|[a-z0-9*-]+))*$/.test(sigv4aRegionSet)) {
-    throw new ConfigError('SIGV4A_REGION_SET', `must be a comma list of regions or wildcards without spaces (e.g. "*" or "us-west-2,us-east-1"), got "${sigv4aRegionSet}"`);
-  }
+  const http2Allowlist = p.take(compileAllowlist([]), () => {
+    try {
+      return compileAllowlist(http2Hosts);
+    } catch (e) {
+      throw new ConfigError('HTTP2_HOSTS', (e as Error).message);
+    }
+  });
+  const signingAlgorithm = p.take<'sigv4' | 'sigv4a'>('sigv4', () => {
+    const v = (value(env, 'SIGNING_ALGORITHM') ?? 'sigv4').toLowerCase();
+    if (v !== 'sigv4' && v !== 'sigv4a') throw new ConfigError('SIGNING_ALGORITHM', `must be sigv4 or sigv4a, got "${v}"`);
+    return v;
+  });
+  const sigv4aRegionSet = p.take('*', () => {
+    const v = (value(env, 'SIGV4A_REGION_SET') ?? '*').toLowerCase();
+    if (!/^(\*|[a-z0-9*-]+)(,(\*|[a-z0-9*-]+))*$/.test(v)) {
+      throw new ConfigError('SIGV4A_REGION_SET', `must be a comma list of regions or wildcards without spaces (e.g. "*" or "us-west-2,us-east-1"), got "${v}"`);
+    }
+    return v;
+  });
 
-  const listenPort = port(env, 'LISTEN_PORT', 8080, true);
-  const adminPort = port(env, 'ADMIN_PORT', 9901, true);
-  if (listenPort === adminPort && listenPort !== 0) throw new ConfigError('ADMIN_PORT', `must differ from LISTEN_PORT (${listenPort})`);
+  const logLevel = p.take('info', () => parseLogLevel(env));
+  const extraUnsigned = p.take([], () => parseUnsignedHeaders(env));
+  const authorizationForwardHeader = p.take(undefined, () => parseForwardHeader(env));
 
-  return {
+  const listenPort = p.take(8080, () => port(env, 'LISTEN_PORT', 8080, true));
+  const adminPort = p.take(9901, () => port(env, 'ADMIN_PORT', 9901, true));
+  if (listenPort === adminPort && listenPort !== 0) p.list.push({ variable: 'ADMIN_PORT', message: `must differ from LISTEN_PORT (${listenPort})` });
+
+  const config: Config = {
     listenPort,
     listenAddresses,
     adminPort,
@@ -245,25 +340,27 @@ export function parseConfig(env: Env): Config {
     appDomain,
     allowedHosts,
     allowlist,
-    upstreamPort: port(env, 'UPSTREAM_PORT', 443),
-    connectTo: parseConnectTo(value(env, 'CONNECT_TO')),
+    upstreamPort: p.take(443, () => port(env, 'UPSTREAM_PORT', 443)),
+    connectTo: p.take(undefined, () => parseConnectTo(value(env, 'CONNECT_TO'))),
     logLevel,
-    accessLog: bool(env, 'ACCESS_LOG', true),
-    connectTimeoutMs: integer(env, 'CONNECT_TIMEOUT_MS', 5_000, 100, 600_000),
-    upstreamTimeoutMs: integer(env, 'UPSTREAM_TIMEOUT_MS', 30_000, 100, 3_600_000),
-    upstreamMaxConnections: integer(env, 'UPSTREAM_MAX_CONNECTIONS', 128, 1, 65_535),
-    upstreamKeepAliveTimeoutMs: integer(env, 'UPSTREAM_KEEPALIVE_TIMEOUT_MS', 4_000, 100, 600_000),
-    drainTimeoutMs: integer(env, 'DRAIN_TIMEOUT_MS', 20_000, 0, 600_000),
-    maxHeaderSize: integer(env, 'MAX_HEADER_SIZE', 16_384, 1_024, 1_048_576),
-    requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 300_000, 0, 86_400_000),
+    accessLog: p.take(true, () => bool(env, 'ACCESS_LOG', true)),
+    connectTimeoutMs: p.take(5_000, () => integer(env, 'CONNECT_TIMEOUT_MS', 5_000, 100, 600_000)),
+    upstreamTimeoutMs: p.take(30_000, () => integer(env, 'UPSTREAM_TIMEOUT_MS', 30_000, 100, 3_600_000)),
+    upstreamMaxConnections: p.take(128, () => integer(env, 'UPSTREAM_MAX_CONNECTIONS', 128, 1, 65_535)),
+    upstreamKeepAliveTimeoutMs: p.take(4_000, () => integer(env, 'UPSTREAM_KEEPALIVE_TIMEOUT_MS', 4_000, 100, 600_000)),
+    drainTimeoutMs: p.take(20_000, () => integer(env, 'DRAIN_TIMEOUT_MS', 20_000, 0, 600_000)),
+    maxHeaderSize: p.take(16_384, () => integer(env, 'MAX_HEADER_SIZE', 16_384, 1_024, 1_048_576)),
+    requestTimeoutMs: p.take(300_000, () => integer(env, 'REQUEST_TIMEOUT_MS', 300_000, 0, 86_400_000)),
     unsignedHeaders: [...ALWAYS_UNSIGNED, ...extraUnsigned],
-    authorizationForwardHeader: fwd === '' ? undefined : fwd,
-    credentialsRefreshMarginMs: integer(env, 'CREDENTIALS_REFRESH_MARGIN_S', 900, 1, 86_400) * 1000,
-    caRefreshIntervalMs: integer(env, 'CA_REFRESH_INTERVAL_S', 3_600, 5, 604_800) * 1000,
+    authorizationForwardHeader,
+    credentialsRefreshMarginMs: p.take(900, () => integer(env, 'CREDENTIALS_REFRESH_MARGIN_S', 900, 1, 86_400)) * 1000,
+    caRefreshIntervalMs: p.take(3_600, () => integer(env, 'CA_REFRESH_INTERVAL_S', 3_600, 5, 604_800)) * 1000,
     http2Hosts,
     http2Allowlist,
     signingAlgorithm,
     sigv4aRegionSet,
-    h2MaxSessionAgeMs: integer(env, 'H2_MAX_SESSION_AGE_MS', 540_000, 1_000, 86_400_000),
+    h2MaxSessionAgeMs: p.take(540_000, () => integer(env, 'H2_MAX_SESSION_AGE_MS', 540_000, 1_000, 86_400_000)),
   };
+  if (p.list.length > 0) throw new ConfigError(p.list);
+  return config;
 }

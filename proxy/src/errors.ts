@@ -63,14 +63,19 @@ export class HeadersTooLargeError extends ProxyError {
 }
 
 export class RequestTimeoutError extends ProxyError {
-  constructor() {
-    super('ERR_REQUEST_TIMEOUT', 408, 'the request was not received in time');
+  /** `what`: the request head, or its body (then the upstream request, if started, is abandoned). */
+  constructor(what: 'head' | 'body', timeoutMs: number) {
+    super('ERR_REQUEST_TIMEOUT', 408, `the request ${what} was not received within ${timeoutMs} ms (REQUEST_TIMEOUT_MS); send it in full, or raise the limit`);
   }
 }
 
 export class UnsupportedTransferCodingError extends ProxyError {
-  constructor(coding: string) {
-    super('ERR_UNSUPPORTED_TRANSFER_CODING', 501, `transfer coding "${coding}" is not supported: send the body chunked or with a Content-Length (content codings go in Content-Encoding)`);
+  constructor(codings: string) {
+    super(
+      'ERR_UNSUPPORTED_TRANSFER_CODING',
+      501,
+      `Transfer-Encoding "${codings.length > 64 ? codings.slice(0, 64) + '...' : codings}" is not supported: only "chunked" alone is (send the body with Content-Encoding instead); the request was not forwarded`,
+    );
   }
 }
 
@@ -152,52 +157,84 @@ export class PcaError extends Error {
   }
 }
 
+// Certificate verification failures as OpenSSL names them (X509_V_ERR_* without the prefix; Node puts them on
+// `err.code`), plus the handshake errors Node raises itself.
 const TLS_CODES = new Set([
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
+  'UNABLE_TO_GET_CRL',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
   'CERT_SIGNATURE_FAILURE',
+  'CRL_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'CRL_NOT_YET_VALID',
+  'CRL_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'ERROR_IN_CRL_LAST_UPDATE_FIELD',
+  'ERROR_IN_CRL_NEXT_UPDATE_FIELD',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
   'CERT_UNTRUSTED',
   'CERT_REJECTED',
-  'ERR_SSL_WRONG_VERSION_NUMBER',
-  'ERR_TLS_HANDSHAKE_TIMEOUT',
+  'HOSTNAME_MISMATCH',
+  'EPROTO',
 ]);
 
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
-const TIMEOUT_CODES = new Set(['ERR_UPSTREAM_CONNECT_TIMEOUT', 'ERR_UPSTREAM_RESPONSE_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
-const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ERR_UPSTREAM_CLOSED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'ENONET', 'ENOTFOUND', 'EADDRNOTAVAIL']);
+// The engine's own deadline codes (upstream-connection.ts, h2-upstream.ts) first, then Node's and undici's.
+const TIMEOUT_CODES = new Set(['ERR_UPSTREAM_CONNECT_TIMEOUT', 'ERR_UPSTREAM_RESPONSE_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT', 'ERR_TLS_HANDSHAKE_TIMEOUT']);
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_UPSTREAM_CLOSED', 'ERR_HTTP2_STREAM_RESET', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ERR_STREAM_PREMATURE_CLOSE']);
 
-/** The most specific error code on an error or its causes (undici wraps socket errors). */
+/**
+ * The most specific error code on an error or its causes: undici wraps socket errors (the code sits on the
+ * cause), and a connection attempt over several addresses fails with an AggregateError of one error each.
+ */
 export function errorCode(err: unknown): string {
   let e: unknown = err;
-  // undici wraps socket errors; the interesting code may sit on the cause.
-  for (let depth = 0; depth < 3 && e && typeof e === 'object'; depth++) {
+  let fallback = '';
+  for (let depth = 0; depth < 4 && e && typeof e === 'object'; depth++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== 'UND_ERR_SOCKET') return code;
-    const next = (e as { cause?: unknown }).cause;
-    if (!next) return typeof code === 'string' ? code : '';
+    if (typeof code === 'string' && code !== '' && code !== 'UND_ERR_SOCKET') return code;
+    if (typeof code === 'string' && fallback === '') fallback = code;
+    const inner = (e as { errors?: unknown }).errors;
+    const next = (e as { cause?: unknown }).cause ?? (Array.isArray(inner) ? inner[0] : undefined);
+    if (!next) break;
     e = next;
   }
-  return '';
+  return fallback;
 }
 
-/** Classify an error raised while talking to the upstream into the one the client sees. */
+/**
+ * Classify an error raised while talking to the upstream into the one the client sees, by its error code.
+ * The message is only consulted for an error that carries no code at all: a host name is part of most
+ * messages, and `getaddrinfo ENOTFOUND mtls-api.example.com` is not a TLS failure.
+ */
 export function upstreamErrorFrom(err: unknown, host: string): UpstreamError {
   const code = errorCode(err);
   const detail = err instanceof Error ? err.message : String(err);
   if (TIMEOUT_CODES.has(code)) {
     return new UpstreamError('timeout', 'ERR_UPSTREAM_TIMEOUT', 504, `upstream ${host} did not answer in time (${code})`, err);
   }
-  if (TLS_CODES.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /certificate|tls|ssl/i.test(detail)) {
+  if (TLS_CODES.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || (code === '' && /certificate|\btls\b|\bssl\b/i.test(detail))) {
     return new UpstreamError('tls', 'ERR_UPSTREAM_TLS', 502, `TLS to upstream ${host} failed (${code || 'tls'}): ${detail}; nothing was sent`, err);
   }
-  if (CONNECT_CODES.has(code)) {
+  if (CONNECT_CODES.has(code) || code.startsWith('EAI_')) {
     return new UpstreamError('connect', 'ERR_UPSTREAM_CONNECT', 502, `could not connect to upstream ${host} (${code})`, err);
+  }
+  // A response that is not HTTP: llhttp's codes (HPE_*), or undici's HTTPParserError, which may carry none.
+  const name = err instanceof Error ? err.name : '';
+  if (code.startsWith('HPE_') || name === 'HTTPParserError') {
+    return new UpstreamError('protocol', 'ERR_UPSTREAM_PROTOCOL', 502, `upstream ${host} did not answer HTTP/1.1 (${code || name}): ${detail}`, err);
   }
   if (RESET_CODES.has(code) || code === '') {
     return new UpstreamError('reset', 'ERR_UPSTREAM_RESET', 502, `upstream ${host} closed the connection (${code || 'closed'})`, err);
@@ -248,10 +285,11 @@ const GRPC_STATUS: Record<ProxyErrorCode, number> = {
   ERR_INTERNAL: GrpcStatus.INTERNAL,
 };
 
-/** The single mapping from an error to what the client receives. Unknown errors are 502s, never crashes. */
+/**
+ * The single mapping from an error to what the client receives. An error that is not a ProxyError is a bug of
+ * the sidecar, not of the upstream: 500 ERR_INTERNAL (never a crash, never a made-up 502).
+ */
 export function errorResponse(err: unknown): ErrorResponse {
-  if (err instanceof ProxyError) {
-    return { status: err.status, code: err.code, body: `lattice-sigv4-proxy: ${err.message}\n`, grpcStatus: GRPC_STATUS[err.code] };
-  }
-  return { status: 500, code: 'ERR_INTERNAL', body: 'lattice-sigv4-proxy: unexpected error while proxying the request\n', grpcStatus: GrpcStatus.INTERNAL };
+  const e = err instanceof ProxyError ? err : new InternalError(err);
+  return { status: e.status, code: e.code, body: `lattice-sigv4-proxy: ${e.message}\n`, grpcStatus: GRPC_STATUS[e.code] };
 }

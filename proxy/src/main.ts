@@ -23,10 +23,25 @@ function loadConfig(): Config {
     return parseConfig(process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`lattice-sigv4-proxy: invalid configuration: ${err.message}\n`);
+      for (const p of err.problems) process.stderr.write(`lattice-sigv4-proxy: invalid configuration: ${p.variable}: ${p.message}\n`);
       process.exit(78); // EX_CONFIG
     }
     throw err;
+  }
+}
+
+/** Exit code when a listener cannot bind (98 = EADDRINUSE on Linux, the usual cause); docs/errors.md. */
+const EXIT_LISTEN_FAILED = 98;
+
+/** Bind, or exit naming the variable whose port could not be bound (LISTEN_PORT or ADMIN_PORT). */
+async function listenOr<T>(variable: string, listen: () => Promise<T>): Promise<T> {
+  try {
+    return await listen();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+    const why = e.code === 'EADDRINUSE' ? 'is already in use' : e.code === 'EACCES' ? 'may not be bound by this user' : 'cannot be bound';
+    process.stderr.write(`lattice-sigv4-proxy: cannot listen: ${variable}: port ${e.port ?? '?'} on ${e.address ?? '?'} ${why} (${e.code ?? e.message})\n`);
+    process.exit(EXIT_LISTEN_FAILED);
   }
 }
 
@@ -123,11 +138,11 @@ async function main(): Promise<void> {
     process.exit(1);
   });
 
-  const adminPort = await admin.listen(config.adminPort, config.adminAddress);
+  const adminPort = await listenOr('ADMIN_PORT', () => admin.listen(config.adminPort, config.adminAddress));
   logger.info({ event: 'admin_listening', address: config.adminAddress, port: adminPort }, 'admin listening');
   credentials.start();
   trust.start();
-  await proxy.listen();
+  await listenOr('LISTEN_PORT', () => proxy.listen());
 
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { LOG_DIR_ENV, logDir, recordProxyOutput } from '../helpers/secret-record.js';
 
 export interface StartOptions {
   /** short name used in logs and the report */
@@ -52,8 +53,10 @@ export class Supervisor {
     const wrapper = opts.user
       ? ['setpriv', `--reuid=${opts.user.uid}`, `--regid=${opts.user.gid}`, '--clear-groups']
       : [];
+    // Whole-suite secret scan (scripts/test.sh): the emulators record what they issue in the run directory.
+    const scanDir = logDir();
     const child = spawn('ip', ['netns', 'exec', opts.ns, ...wrapper, opts.cmd, ...opts.args], {
-      env: opts.env,
+      env: scanDir === undefined ? opts.env : { ...opts.env, [LOG_DIR_ENV]: scanDir },
       cwd: this.cwd,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -83,6 +86,7 @@ export class Supervisor {
       const onLine = (stream: 'out' | 'err') => (line: string) => {
         lines.push(line);
         log.write(`${stream}: ${line}\n`);
+        if (opts.name.startsWith('proxy')) recordProxyOutput(proc.pid, line + '\n');
         if (stream === 'out' && opts.readyLine && !settled) {
           const ready = opts.readyLine(line);
           if (ready !== undefined && ready !== false) {

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { recordSecrets } from '../helpers/secret-record.js';
 import { issueTemporaryCredentials } from './iam.js';
 import { closeServer, listen, sendJson, urlHost } from './server-util.js';
 
@@ -43,6 +44,7 @@ export async function startPodIdentityAgent(opts: PodIdentityAgentOptions): Prom
   let expectedToken = opts.token;
   const stats = { issued: 0, rejected: 0 };
   writeFileSync(tokenFile, expectedToken, { mode: 0o600 });
+  recordSecrets({ podIdentityToken: expectedToken }); // whole-suite secret scan
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     // Credentials requests have no body; drain anything sent so keep-alive stays usable.
@@ -101,6 +103,7 @@ export async function startPodIdentityAgent(opts: PodIdentityAgentOptions): Prom
     setToken(token: string): void {
       expectedToken = token;
       writeFileSync(tokenFile, token, { mode: 0o600 });
+      recordSecrets({ podIdentityToken: token }); // a rotated token must not leak either
     },
     async close(): Promise<void> {
       await closeServer(server);

@@ -23,7 +23,7 @@ export interface NamedCase {
 export interface CaseHosts {
   /** an allowed host whose Lattice service lets this caller in (→ 200 from the demo app) */
   readonly allowed: string;
-  /** the Lattice emulator's port and CONNECT_TO are the same for every host; this one is allowed but unknown */
+  /** allowed by the allowlist, but no service of that name exists at the emulated Lattice (→ its 404) */
   readonly allowedUnknown: string;
 }
 
@@ -38,7 +38,9 @@ export function namedCases(h: CaseHosts): NamedCase[] {
   const add = (group: string, name: string, bytes: string | Buffer, expect: Expectation): void => {
     out.push({ group, name, bytes: typeof bytes === 'string' ? B(bytes) : bytes, expect });
   };
-  const bad = { status: [400], closed: true } as const;
+  // Every answer of the proxy carries its code (docs/errors.md), the parser's 400s and 431s included.
+  const bad = { status: [400], closed: true, code: 'ERR_BAD_REQUEST' } as const;
+  const tooLarge = { status: [431], closed: true, code: 'ERR_HEADERS_TOO_LARGE' } as const;
   const upstreamOk = { status: [200], code: null, body: /Hello from/ } as const;
   const notAllowed = { status: [403], code: 'ERR_TARGET_NOT_ALLOWED', body: /not in the allowed hosts/ } as const;
   const get = (target: string, headers = `Host: ${H}\r\n`): string => `GET ${target} HTTP/1.1\r\n${headers}\r\n`;
@@ -115,6 +117,10 @@ export function namedCases(h: CaseHosts): NamedCase[] {
   add('header-syntax', 'crlf-injected-request', get('/', `Host: ${H}\r\nX-A: a\r\rGET ${SMUGGLED}cr HTTP/1.1\r\n`), bad);
   // Obsolete text (0x80-0xff) and tabs are legal in values: forwarded, signed, verified.
   add('header-syntax', 'obs-text-value', get('/', `Host: ${H}\r\nX-A: caf\xe9 \xff\xfe\r\n`), upstreamOk);
+  // ... except 0x80-0x9F (C1 controls once decoded as latin1): SigV4 implementations canonicalise them
+  // differently (botocore strips U+0085 as white space, smithy does not), so the signature would depend on the
+  // verifier. Refused.
+  for (const c of [0x80, 0x85, 0x8d, 0x9f]) add('header-syntax', `value-c1-${c.toString(16)}`, get('/', `Host: ${H}\r\nX-A: a${String.fromCharCode(c)}b\r\n`), bad);
   // 0xA0 is white space to SigV4 implementations (JS \s): signer and verifier must canonicalise it alike.
   add('header-syntax', 'nbsp-value', get('/', `Host: ${H}\r\nX-A: \xa0a\xa0\xa0b \xa0c\xa0\r\n`), upstreamOk);
   add('header-syntax', 'tab-value', get('/', `Host: ${H}\r\nX-A: \ta\tb\t\r\n`), upstreamOk);
@@ -123,14 +129,14 @@ export function namedCases(h: CaseHosts): NamedCase[] {
 
   // --- oversized header blocks -------------------------------------------------------------------------
   for (const size of [17_000, 32_768, 65_536, 262_144]) {
-    add('oversized', `one-header-${size}`, get('/', `Host: ${H}\r\nX-Big: ${'a'.repeat(size)}\r\n`), { status: [431], closed: true });
-    add('oversized', `path-${size}`, get('/' + 'p'.repeat(size)), { status: [431], closed: true });
-    add('oversized', `query-${size}`, get('/?q=' + 'q'.repeat(size)), { status: [431], closed: true });
+    add('oversized', `one-header-${size}`, get('/', `Host: ${H}\r\nX-Big: ${'a'.repeat(size)}\r\n`), tooLarge);
+    add('oversized', `path-${size}`, get('/' + 'p'.repeat(size)), tooLarge);
+    add('oversized', `query-${size}`, get('/?q=' + 'q'.repeat(size)), tooLarge);
     const n = Math.ceil(size / 200);
-    add('oversized', `many-values-${size}`, get('/', `Host: ${H}\r\n` + Array.from({ length: n }, (_, i) => `X-${i}: ${'v'.repeat(200)}\r\n`).join('')), { status: [431], closed: true });
+    add('oversized', `many-values-${size}`, get('/', `Host: ${H}\r\n` + Array.from({ length: n }, (_, i) => `X-${i}: ${'v'.repeat(200)}\r\n`).join('')), tooLarge);
   }
   for (const count of [101, 150, 999, 1001, 3000]) {
-    add('oversized', `header-count-${count}`, get('/', `Host: ${H}\r\n` + Array.from({ length: count }, (_, i) => `X-${i}: v\r\n`).join('')), { status: [431] });
+    add('oversized', `header-count-${count}`, get('/', `Host: ${H}\r\n` + Array.from({ length: count }, (_, i) => `X-${i}: v\r\n`).join('')), { status: [431], code: 'ERR_HEADERS_TOO_LARGE' });
   }
   add('oversized', 'header-count-100-ok', get('/', `Host: ${H}\r\n` + Array.from({ length: 99 }, (_, i) => `X-${i}: v\r\n`).join('')), upstreamOk);
 
@@ -150,6 +156,16 @@ export function namedCases(h: CaseHosts): NamedCase[] {
   add('framing', 'te-duplicate', post('Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\n' + tail), bad);
   add('framing', 'te-space-before-colon', post('Transfer-Encoding : chunked\r\n', '0\r\n\r\n' + tail), bad);
   add('framing', 'te-in-http10', `POST /framing HTTP/1.0\r\nHost: ${H}\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n` + tail, bad);
+  // RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing, even alone.
+  add('framing', 'te-only-in-http10', `POST ${SMUGGLED}te10 HTTP/1.0\r\nHost: ${H}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n` + tail, bad);
+  // A coding before chunked cannot be kept by de-chunking: refused, never forwarded as a plain body.
+  for (const te of ['gzip, chunked', 'deflate, chunked', 'compress,chunked']) {
+    add('framing', `te-coding-then-chunked-${te.split(',')[0]}`, `POST ${SMUGGLED}te-coding HTTP/1.1\r\nHost: ${H}\r\nTransfer-Encoding: ${te}\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, {
+      status: [501],
+      closed: true,
+      code: 'ERR_UNSUPPORTED_TRANSFER_CODING',
+    });
+  }
   const badChunks = ['zz', '-1', '0x3', 'fffffffffffffffffff', ' 3', '3 3', '3\x00', '+3', '1_0', '', 'g'];
   for (const [i, v] of badChunks.entries()) add('framing', `chunk-size-${i}`, post('Transfer-Encoding: chunked\r\n', `${v}\r\nabc\r\n0\r\n\r\n` + tail), bad);
   add('framing', 'chunk-data-too-long', post('Transfer-Encoding: chunked\r\n', '3\r\nabcdef\r\n0\r\n\r\n' + tail), bad);
@@ -159,6 +175,8 @@ export function namedCases(h: CaseHosts): NamedCase[] {
   add('framing', 'chunk-bad-trailer', post('Transfer-Encoding: chunked\r\n', '3\r\nabc\r\n0\r\nBad Trailer\r\n\r\n' + tail), bad);
   add('framing', 'chunk-valid', post('Transfer-Encoding: chunked\r\n', '3\r\nabc\r\n0\r\n\r\n'), upstreamOk);
   add('framing', 'cl-valid', post('Content-Length: 4\r\n', 'abcd'), upstreamOk);
+  // Leading zeros: what is signed must be what goes on the wire (signed as 4, sent as 4).
+  add('framing', 'cl-leading-zeros', post('Content-Length: 004\r\n', 'abcd'), upstreamOk);
   // Content-Length: 0 on methods without a body: undici does not send it, so it must not be signed either.
   // (HEAD is left out only because the raw client cannot tell a HEAD answer's missing body from a cut one.)
   for (const m of ['GET', 'OPTIONS', 'DELETE', 'POST', 'PUT', 'PATCH']) {
@@ -168,7 +186,7 @@ export function namedCases(h: CaseHosts): NamedCase[] {
   }
 
   // --- Host: missing, duplicated, user info, IP literals, look-alikes ---------------------------------------
-  add('host', 'missing-http11', 'GET / HTTP/1.1\r\n\r\n', { status: [400] });
+  add('host', 'missing-http11', 'GET / HTTP/1.1\r\n\r\n', { status: [400], code: 'ERR_BAD_REQUEST' });
   add('host', 'missing-http10', 'GET / HTTP/1.0\r\n\r\n', { status: [400], code: 'ERR_BAD_REQUEST', body: /no Host/ });
   add('host', 'empty', get('/', 'Host: \r\n'), { status: [400], code: 'ERR_BAD_REQUEST' });
   add('host', 'duplicate-same', get('/', `Host: ${H}\r\nHost: ${H}\r\n`), { status: [400], code: 'ERR_BAD_REQUEST', body: /more than one Host/ });
@@ -181,6 +199,8 @@ export function namedCases(h: CaseHosts): NamedCase[] {
     '[::1]', '[::1]:443', '[fd00:ec2::254]', '[::ffff:169.254.169.254]', '[::]',
     'evil.com', 'example.com', 'com', 'on.aws', 'aws', `${H}.evil.com`, `${H}.on.aws.evil.com`, `evil-${H.split('.').slice(-2).join('.')}`,
     'example.com.evil', 'localhost', 'kubernetes.default.svc', 'metadata.google.internal', 'xn--e1afmkfd.com',
+    // Under on.aws but not Lattice's names in the signing region: the default allowlist no longer covers them.
+    'abc.lambda-url.us-west-2.on.aws', 'x.on.aws', 'svc-1.abc.vpc-lattice-svcs.eu-west-1.on.aws', 'vpc-lattice-svcs.us-west-2.on.aws',
   ];
   for (const d of deniedHosts) add('host', `denied-${d}`, get('/', `Host: ${d}\r\n`), notAllowed);
   const invalidHosts = [
@@ -190,8 +210,9 @@ export function namedCases(h: CaseHosts): NamedCase[] {
   for (const d of invalidHosts) add('host', `invalid-${d}`, get('/', `Host: ${d}\r\n`), { status: [400], code: 'ERR_BAD_REQUEST' });
   const allowedForms = [H, H.toUpperCase(), `${H}.`, `${H}:80`, `${H}:443`.replace(':443', '')];
   for (const a of allowedForms) add('host', `allowed-${a}`, get('/', `Host: ${a}\r\n`), upstreamOk);
-  // Allowed by pattern but unknown to the emulator's certificate: refused at the TLS step, nothing sent.
-  add('host', 'allowed-unknown', get('/', `Host: ${h.allowedUnknown}\r\n`), { status: [502], code: 'ERR_UPSTREAM_TLS' });
+  // Allowed by pattern but no such service: signed and sent (the recording front lets every allowed name
+  // through TLS), and the emulated Lattice's own 404 is relayed.
+  add('host', 'allowed-unknown', get('/', `Host: ${h.allowedUnknown}\r\n`), { status: [404], code: null, body: /NotFoundException/ });
 
   // --- absolute-form targets ---------------------------------------------------------------------------
   for (const d of deniedHosts) add('absolute-form', `denied-${d}`, get(`http://${d}/x`, `Host: ${H}\r\n`), notAllowed);
@@ -229,8 +250,8 @@ export function namedCases(h: CaseHosts): NamedCase[] {
     '/?' + Array.from({ length: 700 }, (_, i) => `k${i % 97}=${i}`).join('&'), '/' + 'x'.repeat(8000), '/?' + 'q'.repeat(8000),
   ];
   for (const p of paths) add('path', `path-${p.length > 40 ? p.slice(0, 20) + '…' + p.length : p}`, get(p), upstreamOk);
-  // A request-target has no fragment (RFC 9112 §3.2): forwarding it would sign `%23...` as part of the path.
-  for (const p of ['/?k=v#frag', '/a#', '/#/x']) add('path', `fragment-${p}`, get(p), bad);
+  // A request-target has no fragment (RFC 9112 3.2): refused, not forwarded as %23.
+  for (const p of [`${SMUGGLED}frag#x`, `${SMUGGLED}frag?k=v#frag`, `${SMUGGLED}frag#`]) add('path', `fragment-${p.slice(SMUGGLED.length)}`, get(p), { status: [400], code: 'ERR_BAD_REQUEST' });
 
   // --- bytes that are not UTF-8 --------------------------------------------------------------------------
   for (const bytes of ['\xff', '\xc3\x28', '\xe2\x28\xa1', '\xf0\x28\x8c\xbc', '\xc0\xaf', '\xed\xa0\x80', '\x80', '\xfe\xff']) {
@@ -238,8 +259,7 @@ export function namedCases(h: CaseHosts): NamedCase[] {
     // Raw bytes >= 0x80 are not allowed in a request target (RFC 9112): Node's strict parser refuses them.
     add('non-utf8', `path-${x}`, get(`/a${bytes}b`), bad);
     add('non-utf8', `query-${x}`, get(`/?a=${bytes}`), bad);
-    // Values: obs-text is forwarded and signed, except 0x80-0x9F (C1 controls once read as latin1), whose
-    // canonicalisation differs between SigV4 implementations: refused rather than signed.
+    // Forwarded and verified, unless a byte is a C1 control (0x80-0x9F), refused (see value-c1 above).
     const c1 = [...Buffer.from(bytes, 'latin1')].some((b) => b >= 0x80 && b <= 0x9f);
     add('non-utf8', `value-${x}`, get('/', `Host: ${H}\r\nX-Raw: ${bytes}\r\n`), c1 ? bad : upstreamOk);
     add('non-utf8', `host-${x}`, get('/', `Host: a${bytes}.${H}\r\n`), { status: [400], code: 'ERR_BAD_REQUEST' });
