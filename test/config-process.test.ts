@@ -78,6 +78,10 @@ const BAD: Array<[string, Record<string, string>]> = [
   ['REQUEST_TIMEOUT_MS', { ...base, REQUEST_TIMEOUT_MS: '1.5' }],
   ['CREDENTIALS_REFRESH_MARGIN_S', { ...base, CREDENTIALS_REFRESH_MARGIN_S: '0' }],
   ['CA_REFRESH_INTERVAL_S', { ...base, CA_REFRESH_INTERVAL_S: '1' }],
+  ['HTTP2_HOSTS', { ...base, HTTP2_HOSTS: 'grpc.example.com,*bad' }],
+  ['SIGNING_ALGORITHM', { ...base, SIGNING_ALGORITHM: 'sigv5' }],
+  ['SIGV4A_REGION_SET', { ...base, SIGV4A_REGION_SET: 'us-west-2, us-east-1' }],
+  ['H2_MAX_SESSION_AGE_MS', { ...base, H2_MAX_SESSION_AGE_MS: '10' }],
 ];
 /** Read by config.ts but with no value it refuses at start (a missing CA_FILE is a readiness matter, /readyz says so). */
 const ANY_VALUE = ['CA_FILE'];
