@@ -118,7 +118,7 @@ describe('check against the emulators', () => {
     const before = world.lattice.log.length;
     const run = await runCheck(seedProxyEnv(world, 'cluster1'), ['http://api.example.org/x']);
     expect(run.code, run.output).toBe(1);
-    expect(line(run, /^FAIL {2}allowlist: api\.example\.org is not in ALLOWED_HOSTS \(\*\.on\.aws, \*\.example\.com\): the sidecar answers 403 ERR_TARGET_NOT_ALLOWED and signs nothing$/)).toBeDefined();
+    expect(line(run, /^FAIL {2}allowlist: api\.example\.org is not in ALLOWED_HOSTS \(\*\.vpc-lattice-svcs\.us-west-2\.on\.aws, \*\.example\.com\): the sidecar answers 403 ERR_TARGET_NOT_ALLOWED and signs nothing$/)).toBeDefined();
     expect(run.lines.at(-1)).toMatch(/^FAIL {2}allowlist/);
     expect(world.lattice.log.length).toBe(before);
   });
