@@ -1,4 +1,5 @@
-// Summarise a V8 .cpuprofile (from `npm run bench -- --cpu-prof DIR`): self time by function and by
+// Summarise a V8 .cpuprofile (from `npm run bench -- --cpu-prof DIR`, written by the proxy and by the floor
+// yardstick): the shares of GC, idle and V8's own "(program)" time first, then self time by function and by
 // package/file, so the dominant cost on the request path is visible without opening DevTools.
 //
 // Usage: npx tsx bench/profile-summary.ts proxy-123.cpuprofile [--top 40]
@@ -22,6 +23,7 @@ const profile = JSON.parse(readFileSync(positionals[0]!, 'utf8')) as { nodes: No
 const self = new Map<number, number>();
 for (let i = 0; i < profile.samples.length; i++) self.set(profile.samples[i]!, (self.get(profile.samples[i]!) ?? 0) + (profile.timeDeltas[i] ?? 0));
 const total = [...self.values()].reduce((a, b) => a + b, 0);
+const pct = (t: number): string => ((100 * t) / total).toFixed(1).padStart(5) + '%';
 
 function where(url: string): string {
   if (url === '') return '(native/V8)';
@@ -31,7 +33,8 @@ function where(url: string): string {
     return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
   }
   if (url.startsWith('node:')) return url;
-  return url.replace(/^file:\/\/.*\/proxy\/dist\//, 'proxy/');
+  if (/floor-proxy\.(mjs|ts)$/.test(url)) return 'floor-proxy';
+  return url.replace(/^file:\/\/.*\/proxy\/(dist|src)\//, 'proxy/');
 }
 
 const byFn = new Map<string, number>();
@@ -54,18 +57,22 @@ for (const [id, t] of self) {
   for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
     const n = byId.get(cur)!;
     const w = where(n.callFrame.url);
-    if (!w.startsWith('proxy/')) continue;
+    if (!w.startsWith('proxy/') && w !== 'floor-proxy') continue;
     const key = `${n.callFrame.functionName || '(anonymous)'}  ${w}:${n.callFrame.lineNumber + 1}`;
     if (seen.has(key)) continue;
     seen.add(key);
     inclusive.set(key, (inclusive.get(key) ?? 0) + t);
   }
 }
-const pct = (t: number): string => ((100 * t) / total).toFixed(1).padStart(5) + '%';
 const top = Number(values.top);
-process.stdout.write(`total sampled: ${(total / 1e6).toFixed(2)} s\n\nself time by package / file\n`);
+// V8's pseudo-frames: GC pauses on the main thread, the idle loop, and "(program)" (native code V8 cannot
+// attribute, mostly libuv and the kernel calls beneath the event loop).
+const special = (name: string): number => profile.nodes.filter((n) => n.callFrame.functionName === name).reduce((a, n) => a + (self.get(n.id) ?? 0), 0);
+const idle = special('(idle)');
+process.stdout.write(`total sampled: ${(total / 1e6).toFixed(2)} s (busy ${((total - idle) / 1e6).toFixed(2)} s)\n`);
+process.stdout.write(`GC ${pct(special('(garbage collector)'))}, idle ${pct(idle)}, (program) ${pct(special('(program)'))} of all samples\n\nself time by package / file\n`);
 for (const [k, t] of [...byPkg].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stdout.write(`${pct(t)}  ${k}\n`);
 process.stdout.write(`\nself time by function (top ${top})\n`);
 for (const [k, t] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, top)) process.stdout.write(`${pct(t)}  ${k}\n`);
-process.stdout.write('\ninclusive time of proxy functions\n');
+process.stdout.write('\ninclusive time of proxy (or floor) functions\n');
 for (const [k, t] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stdout.write(`${pct(t)}  ${k}\n`);
