@@ -23,7 +23,6 @@ const profile = JSON.parse(readFileSync(positionals[0]!, 'utf8')) as { nodes: No
 const self = new Map<number, number>();
 for (let i = 0; i < profile.samples.length; i++) self.set(profile.samples[i]!, (self.get(profile.samples[i]!) ?? 0) + (profile.timeDeltas[i] ?? 0));
 const total = [...self.values()].reduce((a, b) => a + b, 0);
-const pct = (t: number): string => ((100 * t) / total).toFixed(1).padStart(5) + '%';
 
 function where(url: string): string {
   if (url === '') return '(native/V8)';
@@ -41,7 +40,7 @@ const byFn = new Map<string, number>();
 const byPkg = new Map<string, number>();
 for (const n of profile.nodes) {
   const t = self.get(n.id) ?? 0;
-  if (t === 0) continue;
+  if (t === 0 || n.callFrame.functionName === '(idle)') continue;
   const w = where(n.callFrame.url);
   const key = `${n.callFrame.functionName || '(anonymous)'}  ${w}:${n.callFrame.lineNumber + 1}`;
   byFn.set(key, (byFn.get(key) ?? 0) + t);
@@ -53,6 +52,7 @@ for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const inclusive = new Map<string, number>();
 for (const [id, t] of self) {
+  if (byId.get(id)?.callFrame.functionName === '(idle)') continue;
   const seen = new Set<string>();
   for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
     const n = byId.get(cur)!;
@@ -69,8 +69,11 @@ const top = Number(values.top);
 // attribute, mostly libuv and the kernel calls beneath the event loop).
 const special = (name: string): number => profile.nodes.filter((n) => n.callFrame.functionName === name).reduce((a, n) => a + (self.get(n.id) ?? 0), 0);
 const idle = special('(idle)');
-process.stdout.write(`total sampled: ${(total / 1e6).toFixed(2)} s (busy ${((total - idle) / 1e6).toFixed(2)} s)\n`);
-process.stdout.write(`GC ${pct(special('(garbage collector)'))}, idle ${pct(idle)}, (program) ${pct(special('(program)'))} of all samples\n\nself time by package / file\n`);
+// Shares are of the busy time: a profile covers the process's whole life, idle periods between scenarios included.
+const busy = total - idle;
+const pct = (t: number): string => ((100 * t) / Math.max(1, busy)).toFixed(1).padStart(5) + '%';
+process.stdout.write(`total sampled: ${(total / 1e6).toFixed(2)} s, of which idle ${(idle / 1e6).toFixed(2)} s; shares below are of the busy ${(busy / 1e6).toFixed(2)} s\n`);
+process.stdout.write(`GC ${pct(special('(garbage collector)'))}, (program) ${pct(special('(program)'))}\n\nself time by package / file\n`);
 for (const [k, t] of [...byPkg].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stdout.write(`${pct(t)}  ${k}\n`);
 process.stdout.write(`\nself time by function (top ${top})\n`);
 for (const [k, t] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, top)) process.stdout.write(`${pct(t)}  ${k}\n`);

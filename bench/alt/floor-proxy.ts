@@ -12,7 +12,7 @@
 //          [--no-sign]    (credentials from AWS_* env; prints {"listening":true} once it listens)
 
 import { createServer, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -30,7 +30,8 @@ const { values } = parseArgs({
 });
 const [connectHost, connectPortText] = values['connect-to']!.split(':') as [string, string];
 const connectPort = Number(connectPortText);
-const ca = readFileSync(values.ca!);
+// One secure context for every upstream connection: passing `ca` to each tls.connect would parse the CA again.
+const secureContext = createSecureContext({ ca: readFileSync(values.ca!) });
 const noSign = values['no-sign']!;
 const signerModule = (await import(pathToFileURL(resolve(values.signer!)).href)) as typeof import('../../proxy/src/signer.js');
 const signer: SigV4Signer = new signerModule.SigV4Signer(process.env['AWS_REGION'] ?? 'us-west-2', 'vpc-lattice-svcs');
@@ -65,7 +66,7 @@ class Upstream {
     readonly pool: Pool,
     readonly servername: string,
   ) {
-    this.sock = tlsConnect({ host: connectHost, port: connectPort, servername, ca, session: pool.sessions.get(servername) });
+    this.sock = tlsConnect({ host: connectHost, port: connectPort, servername, secureContext, session: pool.sessions.get(servername) });
     this.sock.setNoDelay(true);
     this.sock.on('session', (s: Buffer) => pool.sessions.set(servername, s));
     this.sock.on('data', (d: Buffer) => this.#onData(d));
