@@ -5,7 +5,7 @@
 // - event-loop delay (perf_hooks.monitorEventLoopDelay histogram) and the individual stalls, seen by a 10 ms
 //   interval that fires late (start and length of each lateness above 1 ms),
 // - synchronous writes (fs.writeSync, what pino's sonic-boom uses for a sync destination): count, total time,
-//   and those above 0.5 ms; asynchronous fs.write calls are counted (they do not block the loop).
+//   and those above 0.5 ms; asynchronous fs.write / fs.writev calls are counted (they do not block the loop).
 // Nothing is written while traffic runs. SIGUSR2 appends one JSON line with everything since the previous
 // SIGUSR2 to $BENCH_TAIL_TRACE_FILE and starts afresh (the harness signals before and after each run).
 // Only node: modules: it runs as plain JavaScript inside the process under test.
@@ -69,6 +69,11 @@ if (outFile) {
     asyncWrites++;
     (write as (...a: unknown[]) => void).apply(this, args);
   } as typeof fs.write;
+  const writev = fs.writev;
+  fs.writev = function countedWritev(this: unknown, ...args: unknown[]): void {
+    asyncWrites++;
+    (writev as (...a: unknown[]) => void).apply(this, args);
+  } as typeof fs.writev;
 
   process.on('SIGUSR2', () => {
     const ms = (ns: number): number => Math.round(ns / 1e3) / 1e3;
