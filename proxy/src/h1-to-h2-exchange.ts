@@ -4,7 +4,8 @@
 // the app as HTTP/1.x (app-response.ts).
 
 import { STATUS_CODES } from 'node:http';
-import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import { NGHTTP2_CANCEL } from './http2-module.js';
 import type { AppContext } from './app-connection.js';
 import { AppFraming, appFraming, CRLF, headTail, LAST_CHUNK, writeBody } from './app-response.js';
 import { upstreamErrorFrom } from './errors.js';
@@ -13,7 +14,6 @@ import type { H2Session } from './h2-upstream.js';
 import type { ResolvedTarget } from './target-cache.js';
 import type { Timed } from './ticker.js';
 
-const { NGHTTP2_CANCEL } = constants;
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings']);
 
 export class H1ToH2Exchange implements AppExchange, Timed {

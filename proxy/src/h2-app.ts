@@ -2,7 +2,8 @@
 // preface (prior knowledge, what gRPC clients with insecure channel credentials send) is handed to a
 // node:http2 server session; every stream then becomes an H2Exchange. Envoy's codec AUTO does the same.
 
-import { createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import type { Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import { http2Module, NGHTTP2_FLAG_END_STREAM } from './http2-module.js';
 import type { Socket } from 'node:net';
 import type { AppContext } from './app-connection.js';
 import { H2Exchange } from './h2-exchange.js';
@@ -18,32 +19,40 @@ export function matchPreface(buf: Buffer): 1 | 0 | -1 {
 }
 
 export class H2AppServer {
-  readonly #server: Http2Server;
+  readonly #ctx: AppContext;
+  #server: Http2Server | undefined;
   readonly #sessions = new Set<ServerHttp2Session>();
 
   constructor(ctx: AppContext) {
-    this.#server = createServer({
+    this.#ctx = ctx;
+  }
+
+  /** Created on the first h2c connection: node:http2 is not loaded before. */
+  #create(): Http2Server {
+    const ctx = this.#ctx;
+    const server = http2Module().createServer({
       // The app's streams are bounded by what the upstream accepts; this keeps one app from opening more.
       settings: { maxConcurrentStreams: 256 },
     });
-    this.#server.on('session', (session: ServerHttp2Session) => {
+    server.on('session', (session: ServerHttp2Session) => {
       this.#sessions.add(session);
       session.on('error', () => undefined);
       session.once('close', () => this.#sessions.delete(session));
       // A session accepted while draining takes no stream.
       if (ctx.draining) session.close();
     });
-    this.#server.on('sessionError', () => undefined);
-    this.#server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
-      const endStream = (flags & 0x1) !== 0; // END_STREAM on the HEADERS frame: no body
+    server.on('sessionError', () => undefined);
+    server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+      const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0; // END_STREAM on the HEADERS frame: no body
       new H2Exchange(ctx, stream, headers).start(headers, rawHeaders, endStream);
     });
+    return server;
   }
 
   /** Take over a socket that began with the preface; `buffered` are the bytes already read from it. */
   accept(socket: Socket, buffered: Buffer): void {
     socket.unshift(buffered);
-    this.#server.emit('connection', socket);
+    (this.#server ??= this.#create()).emit('connection', socket);
   }
 
   get sessions(): number {

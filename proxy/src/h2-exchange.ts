@@ -4,7 +4,8 @@
 // one access line. Errors the sidecar makes for a gRPC caller are gRPC-shaped: HTTP 200 with grpc-status and
 // grpc-message in a trailers-only answer, so the client sees a status, not a protocol error.
 
-import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } from './http2-module.js';
 import type { AppContext } from './app-connection.js';
 import {
   BadRequestError,
@@ -29,7 +30,6 @@ import { http2RequestHeaders, signRequest } from './signed-request.js';
 import type { ResolvedTarget } from './target-cache.js';
 import type { Timed } from './ticker.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = constants;
 
 /** Response headers that are about the connection, never relayed (RFC 9113 §8.2.2). */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings']);
@@ -202,7 +202,7 @@ export class H2Exchange implements Timed {
         if (name.charCodeAt(0) === 58 || CONNECTION_SPECIFIC.has(name)) continue;
         out[name] = h[name];
       }
-      const trailersOnly = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+      const trailersOnly = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
       if (trailersOnly && h['grpc-status'] !== undefined) this.#grpcStatus = Number(h['grpc-status']);
       this.#responseStarted = true;
       if (!this.#deadlineIsGrpc) this.#touch();

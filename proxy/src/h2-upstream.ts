@@ -4,7 +4,8 @@
 // announced GOAWAY, or is older than H2_MAX_SESSION_AGE_MS, takes no new stream (new streams go to a fresh
 // session, those in flight finish), and an idle one is closed first, after UPSTREAM_KEEPALIVE_TIMEOUT_MS.
 
-import { connect as h2connect, type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
+import type { ClientHttp2Session, ClientHttp2Stream, OutgoingHttpHeaders } from 'node:http2';
+import { http2Module } from './http2-module.js';
 import { isIP } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, type SecureContext, type TLSSocket } from 'node:tls';
 import type { ConnectTo } from './config.js';
@@ -115,7 +116,7 @@ export class H2Upstream implements Timed {
     const ct = this.#o.connectTo;
     const context = this.#context!;
     let socket: TLSSocket | undefined;
-    const session = h2connect(`https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`, {
+    const session = http2Module().connect(`https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`, {
       createConnection: () => {
         socket = tlsConnect({
           host: ct?.host ?? host,

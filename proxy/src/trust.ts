@@ -117,7 +117,7 @@ export class TrustStore {
   }
 
   #changed(source: 'pca' | 'file', pems: string[]): void {
-    this.#o.metrics.caLoaded.set(Date.now() / 1000);
+    this.#o.metrics.caLoaded();
     this.#o.logger.info({ event: 'ca_loaded', source, certificates: describe(pems) }, 'trusted Private CA roots loaded');
     this.#o.onChange(this.secureContext());
   }
