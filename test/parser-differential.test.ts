@@ -23,8 +23,8 @@ const FIXED_SEED = 0x11d1ff;
 const FRESH_SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) >>> 0 : freshSeed();
 const REQUESTS_FIXED = 20_000;
 const REQUESTS_FRESH = 12_000;
-const RESPONSES_FIXED = 8_000;
-const RESPONSES_FRESH = 6_000;
+const RESPONSES_FIXED = 10_000;
+const RESPONSES_FRESH = 8_000;
 
 function verdictOf(t: Tally, seed: number): void {
   console.log(formatTally(t, seed));

@@ -116,6 +116,7 @@ export function readRequests(pieces: readonly Buffer[], mode: NextMode, limits: 
   try {
     for (const piece of pieces) {
       if (out.stopped || out.error !== undefined) break;
+      if (piece.length === 0) continue; // a socket never hands over an empty read
       reader.push(piece);
       while (ended && !out.stopped) {
         ended = false;
@@ -209,6 +210,7 @@ export function readResponses(exchanges: readonly ResponseExchange[], eof: boole
       if (reader.idle) reader.expect(exchanges[out.answered]!.head);
       for (const piece of ex.pieces) {
         if (stop || out.error !== undefined) break;
+        if (piece.length === 0) continue;
         if (reader.idle) {
           // The answer ended at the previous piece: these bytes follow a complete response, which the reader
           // treats as spoiling the connection whether they arrive with it or after it.

@@ -204,7 +204,7 @@ function withSmuggled(r: Rand, text: string): string {
 
 export const CONTENT_LENGTHS = [
   '5', '05', '0005', '00000000000000000000005', '+5', '-5', '-1', ' 5', '5 ', '5\t', '5, 5', '5,5', '5, 6', '5,', ',5', '0x5', '5.0', '5e0', '1e3',
-  '', ' ', '٥', '5\x00', '99999999999999999999', '18446744073709551615', '18446744073709551616', '9007199254740993', '999999999999999', '1000000000000000',
+  '', ' ', '٥', '5\x00', '5\xa0', '\xa05', '99999999999999999999', '18446744073709551615', '18446744073709551616', '9007199254740993', '999999999999999', '1000000000000000',
   '4294967296', '"5"', '5;', '5 5', 'five',
 ];
 
@@ -212,7 +212,7 @@ export const TRANSFER_ENCODINGS = [
   'chunked', 'Chunked', 'CHUNKED', 'chunked, chunked', 'gzip, chunked', 'chunked, gzip', 'identity, chunked', 'identity', 'gzip', 'x-gzip, chunked',
   ' chunked', 'chunked ', 'chunked\t', '\tchunked', 'xchunked', 'chunkedx', 'chunk', 'chunked;q=1', 'chunked;', ',chunked', 'chunked,', 'chunked, ',
   ', , chunked', '"chunked"', 'chunked\x00', 'chunked\x0b', 'ch unked', 'gzip,chunked', 'gzip , chunked', 'deflate, br, chunked', 'zstd, chunked', 'unknown, chunked',
-  '', ' ', 'CHUNKED , chunked',
+  '', ' ', 'CHUNKED , chunked', '\xa0chunked', 'chunked\xa0', 'chunked\xa0, chunked', '\x85chunked', 'chunked\x0c',
 ];
 
 /** Ways to spell the Transfer-Encoding field line itself. */
@@ -344,6 +344,7 @@ export const CONNECTION_FIELDS = [
   'Connection: close', 'Connection: Close', 'Connection: CLOSE', 'Connection: keep-alive', 'Connection: close, keep-alive', 'Connection: keep-alive, close',
   'Connection: closed', 'Connection: close;x', 'Connection: x, close', 'Connection:  close  ', 'Connection: ,close', 'Connection: upgrade', 'Connection: Upgrade',
   'Connection: keep-alive, Upgrade', 'Connection: upgrade x', 'Connection: xupgrade', 'Connection: te, upgrade', 'Connection: keep-alive\r\nConnection: close',
+  'Connection: \xa0close', 'Connection: close\xa0', 'Connection: keep-alive\xa0', 'Connection: \xa0keep-alive', 'Connection: upgrade\xa0', 'Connection: keep-alive\t',
 ];
 shape('Connection fields', CONNECTION_FIELDS.length * 3, (i, r) => {
   const version = ['HTTP/1.1', 'HTTP/1.0', 'HTTP/1.1'][Math.floor(i / CONNECTION_FIELDS.length)]!;
@@ -377,7 +378,8 @@ export const ODD_BYTES = [...Array.from({ length: 0x20 }, (_, c) => c), 0x7f, 0x
  */
 export const SEGMENTS = [
   'PO', 'ST', ' ', '/p', 'a?q', '=1', ' ', 'HT', 'TP/1.1', '\r', '\n', 'Ho', 'st', ':', ' ', 'a.', 'example', '\r\n', 'X-A', ':', ' ', 'v', 'al', ' ', 'ue', '\r\n',
-  'Transfer-Encoding: chunked\r\n', '\r\n', '5', ';', 'e', 'x', '=', '"q', 'v"', '\r', '\n', 'he', 'llo', '\r\n', '0', '\r\n', 'Tr', 'ailer', ':', ' ', 't', 'v', '\r\n', '\r\n',
+  'Connection', ':', ' ', 'keep-alive', '\r\n', 'Transfer-Encoding', ':', ' ', 'chun', 'ked', '\r\n', '\r\n',
+  '5', ';', 'e', 'x', '=', '"q', 'v"', '\r', '\n', 'he', 'llo', '\r\n', '0', '\r\n', 'Tr', 'ailer', ':', ' ', 't', 'v', '\r\n', '\r\n',
 ];
 export const ODD_BYTE_POSITIONS = SEGMENTS.length + 1;
 

@@ -164,7 +164,10 @@ shape('no body: HEAD, 204, 304', 16, (i, r) => {
   return { text: ok(lines, chance(r, 0.5) ? 'hello' : '', status), head, eof: chance(r, 0.5) };
 });
 
-export const RESPONSE_CONNECTIONS = ['Connection: close', 'Connection: keep-alive', 'Connection: Keep-Alive', 'Connection: close, keep-alive', 'Connection: x', 'Keep-Alive: timeout=5', 'Connection: upgrade', 'Connection: closed'];
+export const RESPONSE_CONNECTIONS = [
+  'Connection: close', 'Connection: keep-alive', 'Connection: Keep-Alive', 'Connection: close, keep-alive', 'Connection: x', 'Keep-Alive: timeout=5', 'Connection: upgrade',
+  'Connection: closed', 'Connection: \xa0close', 'Connection: keep-alive\xa0', 'Connection: keep-alive\t', 'Connection: ,close',
+];
 shape('connection and version', RESPONSE_CONNECTIONS.length * 2, (i, r) => {
   const version = i < RESPONSE_CONNECTIONS.length ? 'HTTP/1.1' : 'HTTP/1.0';
   return { text: `${version} 200 OK\r\n${RESPONSE_CONNECTIONS[i % RESPONSE_CONNECTIONS.length]}\r\nContent-Length: 5\r\n\r\nhello`, head: chance(r, 0.2), eof: chance(r, 0.5) };
@@ -191,7 +194,8 @@ shape('header counts and sizes near the limits', 7, (i) => {
 });
 
 export const RESPONSE_SEGMENTS = [
-  'HT', 'TP/1.1', ' ', '2', '00', ' ', 'O', 'K', '\r', '\n', 'Con', 'tent-Type', ':', ' ', 'te', 'xt', '\r\n', 'Transfer-Encoding: chunked\r\n', '\r\n',
+  'HT', 'TP/1.1', ' ', '2', '00', ' ', 'O', 'K', '\r', '\n', 'Con', 'tent-Type', ':', ' ', 'te', 'xt', '\r\n', 'Connection', ':', ' ', 'keep-alive', '\r\n',
+  'Transfer-Encoding', ':', ' ', 'chun', 'ked', '\r\n', '\r\n',
   '5', ';', 'e', '=', '"v"', '\r\n', 'he', 'llo', '\r\n', '0', '\r\n', 'T', 'r', ':', ' ', 'v', '\r\n', '\r\n',
 ];
 const RESPONSE_POSITIONS = RESPONSE_SEGMENTS.length + 1;
