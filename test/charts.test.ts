@@ -8,6 +8,11 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { createServer } from 'node:net';
 import { Gateway, GatewayClass, HTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1';
+import { GRPCRoute as GRPCRouteV1alpha2 } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1alpha2';
+import { connect as http2Connect } from 'node:http2';
+import * as grpc from '@grpc/grpc-js';
+import { loadDemoPackage } from './emulators/grpc-target.js';
+import { evaluatePolicy, latticeContext, type PolicyDocument } from './emulators/policy.js';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -258,6 +263,164 @@ describe('the demo server (charts/demo/files/server.mjs)', () => {
       const [code] = (await once(child, 'exit')) as [number | null];
       expect(code).toBe(0);
     } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
+
+// ---------------------------------------------------------------- charts/demo: the optional gRPC service
+
+describe('charts/demo gRPC service (grpc.enabled)', () => {
+  const grpcArgs = (cluster: string): string[] => ['-f', `charts/demo/values-${cluster}.yaml`, '--set', 'grpc.enabled=true'];
+  const docs = (cluster = 'cluster1') => render('demo', grpcArgs(cluster));
+  const name = 'demo-cluster1-grpc';
+
+  // @kubernetes-models/gateway-api has no v1 GRPCRoute (Gateway API v1.1 promoted it from v1alpha2 with the same
+  // fields), so the route is checked against its v1alpha2 schema; every other object goes through schemaErrors.
+  function grpcSchemaErrors(obj: Obj): string[] {
+    if (obj.kind !== 'GRPCRoute') return schemaErrors(obj);
+    if (obj.apiVersion !== 'gateway.networking.k8s.io/v1') return [`GRPCRoute apiVersion ${obj.apiVersion}, want gateway.networking.k8s.io/v1`];
+    try {
+      new GRPCRouteV1alpha2({ ...obj, apiVersion: 'gateway.networking.k8s.io/v1alpha2' } as never).validate();
+      return [];
+    } catch (err) {
+      return [String((err as Error).message)];
+    }
+  }
+
+  it.each(['cluster1', 'cluster2'])('is helm lint --strict clean and renders only schema-valid objects for %s', (cluster) => {
+    const lint = helm(['lint', '--strict', 'charts/demo', ...grpcArgs(cluster)]);
+    expect(lint.stderr + lint.stdout).toContain('0 chart(s) failed');
+    const rendered = docs(cluster);
+    for (const d of rendered) expect(grpcSchemaErrors(d), `${d.kind} ${d.metadata?.name}`).toEqual([]);
+    expect(rendered.filter((d) => d.metadata.name === `demo-${cluster}-grpc`).map((d) => d.kind).sort()).toEqual(
+      ['Deployment', 'GRPCRoute', 'IAMAuthPolicy', 'Service', 'ServiceAccount', 'TargetGroupPolicy'],
+    );
+  });
+
+  it('catches an invalid GRPCRoute (the schema check is live; like the other models it checks types and enums)', () => {
+    const route = find(docs(), 'GRPCRoute');
+    expect(grpcSchemaErrors(route)).toEqual([]);
+    const badType = structuredClone(route);
+    badType.spec.rules[0].matches[0].method.type = 'Fuzzy';
+    expect(grpcSchemaErrors(badType)).not.toEqual([]);
+    const badPort = structuredClone(route);
+    badPort.spec.rules[0].backendRefs[0].port = 'fifty';
+    expect(grpcSchemaErrors(badPort)).not.toEqual([]);
+  });
+
+  it('renders nothing gRPC by default', () => {
+    expect(render('demo').filter((d) => String(d.metadata.name).endsWith('-grpc') || d.kind === 'GRPCRoute')).toEqual([]);
+  });
+
+  it('routes demo-<cluster>-grpc.<domain> on the HTTPS listener only, by gRPC service, to the h2c Service', () => {
+    const d = docs();
+    const route = find(d, 'GRPCRoute', name);
+    expect(route.spec.hostnames).toEqual(['demo-cluster1-grpc.example.com']);
+    expect(route.spec.parentRefs).toEqual([{ name: 'lattice-gateway', namespace: 'default', sectionName: 'https-listener-with-custom-domain' }]);
+    expect(route.spec.rules).toEqual([
+      { matches: [{ method: { type: 'Exact', service: 'lattice.demo.v1.Demo' } }], backendRefs: [{ name, kind: 'Service', port: 50051 }] },
+    ]);
+    const svc = find(d, 'Service', name);
+    expect(svc.spec.ports).toEqual([{ name: 'grpc', port: 50051, targetPort: 'grpc', protocol: 'TCP', appProtocol: 'kubernetes.io/h2c' }]);
+    const dep = find(d, 'Deployment', name);
+    expect(svc.spec.selector).toEqual(dep.spec.selector.matchLabels);
+    expect(dep.spec.template.spec.containers[0].command).toEqual(['node', '/opt/demo/grpc-server.mjs']);
+    const tgp = find(d, 'TargetGroupPolicy', name);
+    expect(tgp.spec.targetRef).toEqual({ group: '', kind: 'Service', name });
+    expect(tgp.spec.healthCheck).toMatchObject({ path: '/healthz', port: 50051, protocol: 'HTTP', protocolVersion: 'HTTP2' });
+  });
+
+  it('authorises per RPC: the peer namespace may call the listed methods (evaluated like Lattice does)', () => {
+    const p = find(docs(), 'IAMAuthPolicy', name);
+    expect(p.spec.targetRef).toEqual({ group: 'gateway.networking.k8s.io', kind: 'GRPCRoute', name });
+    const policy = JSON.parse(p.spec.policy) as PolicyDocument;
+    const serviceArn = 'arn:aws:vpc-lattice:us-west-2:123456789012:service/svc-0123456789abcdef0';
+    const ask = (path: string, tags: Record<string, string>, method = 'POST'): boolean =>
+      evaluatePolicy(policy, latticeContext({ principalArn: 'arn:aws:sts::123456789012:assumed-role/r/s', principalTags: tags, method, path, serviceArn, serviceNetworkArn: 'arn:aws:vpc-lattice:us-west-2:123456789012:servicenetwork/sn-1' })).decision === 'Allow';
+    const peer = { 'eks-cluster-name': 'eks-cluster2', 'kubernetes-namespace': 'apps' };
+    expect(ask('/lattice.demo.v1.Demo/Hello', peer)).toBe(true);
+    expect(ask('/lattice.demo.v1.Demo/Chat', peer)).toBe(true);
+    expect(ask('/lattice.demo.v1.Other/Hello', peer)).toBe(false);
+    expect(ask('/lattice.demo.v1.Demo/Hello', peer, 'GET')).toBe(false);
+    expect(ask('/lattice.demo.v1.Demo/Hello', { ...peer, 'eks-cluster-name': 'eks-cluster1' })).toBe(false);
+    const narrow = find(render('demo', [...grpcArgs('cluster1'), '--set', 'grpc.allowedMethods={/lattice.demo.v1.Demo/Hello}']), 'IAMAuthPolicy', name);
+    const narrowPolicy = JSON.parse(narrow.spec.policy) as PolicyDocument;
+    const allowed = (path: string): string =>
+      evaluatePolicy(narrowPolicy, latticeContext({ principalArn: 'arn:aws:sts::123456789012:assumed-role/r/s', principalTags: peer, method: 'POST', path, serviceArn, serviceNetworkArn: 'sn' })).decision;
+    expect([allowed('/lattice.demo.v1.Demo/Hello'), allowed('/lattice.demo.v1.Demo/Chat')]).toEqual(['Allow', 'ImplicitDeny']);
+  });
+
+  it('refuses grpc.enabled without the HTTPS listener, and method paths that are not /<service>/<method>', () => {
+    const noTls = helm(['template', 'x', 'charts/demo', '--set', 'grpc.enabled=true', '--set', 'gateway.https=false']);
+    expect(noTls.status).not.toBe(0);
+    expect(noTls.stderr).toMatch(/grpc.enabled needs gateway.https=true/);
+    const badPath = helm(['template', 'x', 'charts/demo', '--set', 'grpc.enabled=true', '--set', 'grpc.allowedMethods={Hello}']);
+    expect(badPath.status).not.toBe(0);
+    expect(badPath.stderr).toMatch(/allowedMethods/);
+  });
+
+  it('passes the injection policy like the HTTP demo (sidecar injected, GID allowed)', () => {
+    const policy = parse(readRepo('policies/kyverno/clusterpolicy.yaml')) as Obj;
+    const cm = parse(readRepo('policies/kyverno/configmap.yaml')) as Obj;
+    const template = find(docs(), 'Deployment', name).spec.template;
+    const out = applyPolicy(policy, { apiVersion: 'v1', kind: 'Pod', metadata: { ...template.metadata, namespace: 'apps' }, spec: template.spec }, { config: cm.data });
+    expect(out.rules.find((r) => r.rule === 'refuse-app-containers-in-proxy-gid')?.status).toBe('pass');
+    expect((out.patched as Obj).spec.initContainers.map((c: Obj) => c.name)).toEqual(['iptables-init', 'lattice-sigv4-proxy']);
+  });
+});
+
+describe('the gRPC demo server (charts/demo/files/grpc-server.mjs)', () => {
+  it('answers Hello and Chat to a grpc-js client (test/emulators/proto/demo.proto), /healthz over h2c, UNIMPLEMENTED otherwise', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer();
+      s.listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const child = spawn(process.execPath, [path.join(repoRoot, 'charts/demo/files/grpc-server.mjs')], {
+      env: { PATH: process.env.PATH, PORT: String(port), APP_NAME: 'demo-cluster1-grpc' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const { Demo } = loadDemoPackage();
+    type Cb<T> = (err: grpc.ServiceError | null, r: T) => void;
+    const client = new Demo(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+      Hello(req: object, cb: Cb<{ message: string; pod: string }>): void;
+      Chat(): grpc.ClientDuplexStream<object, { message: string; index: number }>;
+      Fail(req: object, cb: Cb<unknown>): void;
+    };
+    try {
+      await once(child.stdout, 'data');
+      const hello = await new Promise<{ message: string; pod: string }>((resolve, reject) => client.Hello({ name: 'charts' }, (e, r) => (e ? reject(e) : resolve(r))));
+      expect(hello).toMatchObject({ message: `Requesting to Pod(${hostname()}): Hello from demo-cluster1-grpc, charts`, pod: hostname() });
+
+      const chat = client.Chat();
+      const replies: Array<{ message: string; index: number }> = [];
+      chat.on('data', (m: { message: string; index: number }) => replies.push(m));
+      const status = new Promise<grpc.StatusObject>((resolve) => chat.on('status', resolve));
+      for (const n of ['a', 'b', 'c']) chat.write({ name: n });
+      chat.end();
+      expect((await status).code).toBe(grpc.status.OK);
+      expect(replies.map((r) => [r.index, r.message.endsWith(`, ${['a', 'b', 'c'][r.index]}`)])).toEqual([[0, true], [1, true], [2, true]]);
+
+      const unknown = await new Promise<grpc.ServiceError>((resolve) => client.Fail({}, (e) => resolve(e as grpc.ServiceError)));
+      expect(unknown.code).toBe(grpc.status.UNIMPLEMENTED);
+
+      const session = http2Connect(`http://127.0.0.1:${port}`);
+      const health = session.request({ ':path': '/healthz' });
+      let body = '';
+      health.on('data', (d: Buffer) => (body += d.toString()));
+      await once(health, 'end');
+      session.close();
+      expect(body).toBe('ok\n');
+
+      client.close();
+      child.kill('SIGTERM');
+      const [code] = (await once(child, 'exit')) as [number | null];
+      expect(code).toBe(0);
+    } finally {
+      client.close();
       if (child.exitCode === null) child.kill('SIGKILL');
     }
   });

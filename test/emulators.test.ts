@@ -24,6 +24,8 @@ import { startPodIdentityAgent, type PodIdentityAgent } from './emulators/pod-id
 import { startPcaEmulator } from './emulators/pca.js';
 import { startLattice, type Lattice } from './emulators/lattice.js';
 import { startEchoTarget, type EchoResponse, type TargetServer } from './emulators/demo-target.js';
+import { loadDemoPackage } from './emulators/grpc-target.js';
+import * as grpc from '@grpc/grpc-js';
 import { allowClusterNamespacePolicy, authenticatedOnlyPolicy, SEED_CA_ARN, startSeedWorld, type SeedWorld } from './emulators/scenario.js';
 
 interface Creds {
@@ -615,6 +617,47 @@ describe('cli', () => {
     } finally {
       for (const p of procs) p.child.kill('SIGKILL');
       await echo.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('runs grpc-target and a lattice whose config declares a GRPC target group; a signed gRPC call crosses both', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'emu-cli-grpc-'));
+    const procs: Spawned[] = [];
+    const { Demo } = loadDemoPackage();
+    let client: grpc.Client | undefined;
+    try {
+      const iamKey = randomBytes(16).toString('hex');
+      const pki = await spawnEmulator(['make-pki', '--out', dir, '--dns', 'grpc.example.com']);
+      await once(pki.child, 'exit');
+      const target = await spawnEmulator(['grpc-target', '--app', 'grpc-demo', '--pod-name', 'grpc-pod-1']);
+      procs.push(target);
+      const configFile = join(dir, 'lattice.json');
+      const targetPort = Number(target.ready.port);
+      writeFileSync(
+        configFile,
+        JSON.stringify({ services: [{ hostname: 'grpc.example.com', protocolVersion: 'GRPC', target: { host: '127.0.0.1', port: targetPort } }], serviceNetworkPolicy: authenticatedOnlyPolicy(), idleTimeoutMs: 30_000 }),
+      );
+      const lattice = await spawnEmulator(['lattice', '--cert', join(dir, 'server.pem'), '--key', join(dir, 'server-key.pem'), '--config', configFile], { EMULATOR_IAM_KEY: iamKey });
+      procs.push(lattice);
+      const sts = issueTemporaryCredentials({ iamKey, roleArn: 'arn:aws:iam::123456789012:role/grpc-cli', sessionName: 's', tags: {}, ttlSeconds: 600 });
+      const creds = { accessKeyId: sts.AccessKeyId, secretAccessKey: sts.SecretAccessKey, sessionToken: sts.Token };
+      const path = '/lattice.demo.v1.Demo/Hello';
+      const signed = await signLattice({ creds, hostname: 'grpc.example.com', method: 'POST', path });
+      const md = new grpc.Metadata();
+      for (const [k, v] of Object.entries(signed)) if (k !== 'host') md.set(k, v);
+      client = new Demo(`127.0.0.1:${new URL(lattice.ready.url).port}`, grpc.credentials.createSsl(readFileSync(join(dir, 'ca.pem'))), {
+        'grpc.ssl_target_name_override': 'grpc.example.com',
+        'grpc.default_authority': 'grpc.example.com',
+      });
+      const reply = await new Promise<{ message: string }>((resolve, reject) =>
+        (client as unknown as { Hello(r: object, m: grpc.Metadata, cb: (e: Error | null, r: { message: string }) => void): void }).Hello({ name: 'cli' }, md, (e, r) => (e ? reject(e) : resolve(r))),
+      );
+      expect(reply.message).toBe('Requesting to Pod(grpc-pod-1): Hello from grpc-demo, cli');
+      client.close();
+      for (const p of procs.splice(0).reverse()) expect(await stopEmulator(p)).toBe(0);
+    } finally {
+      client?.close();
+      for (const p of procs) p.child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -3,7 +3,8 @@
 // - @smithy/signature-v4 with @aws-crypto/sha256-js (pure-JS hash),
 // - @smithy/signature-v4 with Node's crypto (@smithy/hash-node, what the SDK uses on Node),
 // - the proxy's SigV4Signer (proxy/src/signer.ts, the code that ships), alone and with the header
-//   preparation the proxy does before it (proxy/src/headers.ts).
+//   preparation the proxy does before it (proxy/src/headers.ts),
+// - the proxy's SigV4ASigner (proxy/src/sigv4a.ts, ECDSA P-256; its key pair derived once and cached).
 // Each signer is created once and reused (the SDK's usual pattern); smithy caches its signing key too.
 //
 // Usage: node --import tsx bench/lib/sign-micro.ts [--ms 1500]   prints one JSON line.
@@ -15,9 +16,11 @@ import { HttpRequest } from '@smithy/protocol-http';
 import { Hash } from '@smithy/hash-node';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SigV4Signer, UNSIGNED_PAYLOAD } from '../../proxy/src/signer.js';
+import { SigV4ASigner } from '../../proxy/src/sigv4a.js';
 import { compileHeaderPolicy, prepareHeaders } from '../../proxy/src/headers.js';
-import { accessLogger, createLogger } from '../../proxy/src/logging.js';
-import { pino } from 'pino';
+import { AccessLog, createLogger } from '../../proxy/src/logging.js';
+import { LogWriter } from '../../proxy/src/log-writer.js';
+import { openSync } from 'node:fs';
 
 const { values } = parseArgs({ options: { ms: { type: 'string', default: '1500' } } });
 const budgetMs = Number(values.ms);
@@ -41,8 +44,9 @@ const appHeaders: Array<[string, string]> = [
   ['traceparent', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'],
   ['tracestate', 'rojo=00f067aa0ba902b7'],
 ];
-const rawHeaders: string[] = ['Host', host];
-for (const [k, v] of appHeaders) rawHeaders.push(k.replace(/(^|-)([a-z])/g, (_, d: string, c: string) => d + c.toUpperCase()), v);
+// What the parser hands the header preparation: lower-case names, trimmed values.
+const names: string[] = ['host', ...appHeaders.map(([k]) => k)];
+const headerValues: string[] = [host, ...appHeaders.map(([, v]) => v)];
 
 async function measure(name: string, fn: () => unknown): Promise<{ name: string; usPerOp: number; ops: number }> {
   // Warm up (JIT, caches), then time whole batches so the clock read is not part of the per-op cost.
@@ -75,6 +79,7 @@ function smithyRequest(): HttpRequest {
 const smithyJs = new SignatureV4({ service: 'vpc-lattice-svcs', region: 'us-west-2', credentials: creds, sha256: Sha256, uriEscapePath: true, applyChecksum: false });
 const smithyNode = new SignatureV4({ service: 'vpc-lattice-svcs', region: 'us-west-2', credentials: creds, sha256: Hash.bind(null, 'sha256'), uriEscapePath: true, applyChecksum: false });
 const ours = new SigV4Signer('us-west-2', 'vpc-lattice-svcs');
+const oursV4a = new SigV4ASigner('vpc-lattice-svcs', '*');
 const policy = compileHeaderPolicy([], 'x-original-authorization');
 const fullPath = path + '?' + query;
 
@@ -88,18 +93,31 @@ const results = [
     return ours.sign('GET', fullPath, headers, creds, Date.now());
   }),
   await measure('ours (prepareHeaders + sign)', () => {
-    const h = prepareHeaders(rawHeaders, policy);
+    const h = prepareHeaders(names, headerValues, [], policy);
     h.signed.push(['host', h.host!]);
     return ours.sign('GET', fullPath, h.signed, creds, Date.now());
   }),
+  await measure('ours SigV4A (SigV4ASigner.sign)', () => {
+    const headers: Array<[string, string]> = [['host', host]];
+    for (let i = 0; i < appHeaders.length; i++) headers.push([appHeaders[i]![0], appHeaders[i]![1]]);
+    return oursV4a.sign('GET', fullPath, headers, creds, Date.now());
+  }),
 ];
-// The other per-request cost in the proxy's own code: one access log line, production logger settings, written
-// synchronously to /dev/null so only the formatting and redaction are timed.
-const baseLogger = createLogger('info', pino.destination({ dest: '/dev/null', sync: true }));
-const access = accessLogger(baseLogger);
+// The other per-request cost in the proxy's own code: one access log line, written through the production
+// writer (batched, asynchronous) to /dev/null; for comparison, the same fields through pino.
+const writer = new LogWriter({ fd: openSync('/dev/null', 'w') });
+const access = new AccessLog(writer);
+const baseLogger = createLogger('info', writer);
 let n = 0;
-const line = (l: typeof baseLogger) => () =>
-  l.info({ event: 'access', method: 'GET', host, path, status: 200, origin: 'upstream', durationMs: 1.234, bytesIn: n++, bytesOut: 512 }, 'request');
-results.push(await measure('access log line, full redaction paths', line(baseLogger)));
-results.push(await measure('access log line, accessLogger (top-level paths)', line(access)));
+results.push(
+  await measure('access log line, pino (full redaction paths)', () =>
+    baseLogger.info({ event: 'access', method: 'GET', host, path, status: 200, origin: 'upstream', durationMs: 1.234, bytesIn: n++, bytesOut: 512 }, 'request'),
+  ),
+);
+results.push(
+  await measure('access log line, AccessLog (the proxy\'s)', () =>
+    access.write({ method: 'GET', host, path, status: 200, origin: 'upstream', code: undefined, durationMs: 1.234, bytesIn: n++, bytesOut: 512 }),
+  ),
+);
+await writer.end();
 process.stdout.write(JSON.stringify({ sessionTokenChars: creds.sessionToken.length, signedHeaders: appHeaders.length + 4, results }) + '\n');

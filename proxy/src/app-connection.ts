@@ -19,24 +19,32 @@ import {
   TargetNotAllowedError,
   UpgradeNotSupportedError,
 } from './errors.js';
-import { Exchange, pathWithoutQuery, type AppSide, type EngineContext } from './exchange.js';
+import { Exchange, pathWithoutQuery, type AppExchange, type AppSide, type EngineContext } from './exchange.js';
+import { H1ToH2Exchange } from './h1-to-h2-exchange.js';
 import { prepareHeaders, type HeaderPolicy } from './headers.js';
 import { BodyKind, type RequestHead } from './http1-request-head.js';
 import { RequestReader, type RequestEvents } from './http1-request-reader.js';
 import { answerFor, closesConnection, rejectReason } from './proxy-answer.js';
-import { CredentialCheck, RequestFraming, signedRequestHead } from './signed-request.js';
-import type { SigV4Signer } from './signer.js';
+import { matchPreface } from './h2-app.js';
+import { CredentialCheck, http1RequestHead, http2RequestHeaders, RequestFraming, signRequest, type RequestSigner } from './signed-request.js';
 import type { ResolvedTarget, TargetCache } from './target-cache.js';
 import type { Timed } from './ticker.js';
+import type { H2Upstream } from './h2-upstream.js';
+import type { HostAllowlist } from './hosts.js';
 
 /** Everything the app side needs, shared by all connections (the proxy server). */
 export interface AppContext extends EngineContext {
-  readonly signer: SigV4Signer;
+  readonly signer: RequestSigner;
   readonly credentials: CredentialCache;
   readonly targets: TargetCache;
   readonly headerPolicy: HeaderPolicy;
   readonly credentialCheck: CredentialCheck;
   readonly headersTimeoutMs: number;
+  readonly h2upstream: H2Upstream;
+  /** Hosts whose HTTP/1.1 requests go to Lattice as HTTP/2 (HTTP2_HOSTS). */
+  readonly http2Hosts: HostAllowlist;
+  /** Where a connection that starts with the HTTP/2 preface goes. */
+  acceptH2c(socket: Socket, buffered: Buffer): void;
   exchangeStarted(): void;
   connectionClosed(conn: AppConnection): void;
 }
@@ -59,7 +67,7 @@ export class AppConnection implements RequestEvents, AppSide, Timed {
   readonly socket: Socket;
   readonly #ctx: AppContext;
   readonly #reader: RequestReader;
-  #exchange: Exchange | undefined;
+  #exchange: AppExchange | undefined;
   /** The current request (head parsed) is still being read. */
   #readingBody = false;
   /** The current request has been read to its end. */
@@ -73,6 +81,9 @@ export class AppConnection implements RequestEvents, AppSide, Timed {
   #requestStart = 0;
   #idleSince: number;
   #corks = 0;
+  /** No byte seen yet that rules out the HTTP/2 preface. */
+  #sniffing = true;
+  #sniffed: Buffer | undefined;
 
   constructor(socket: Socket, ctx: AppContext) {
     this.socket = socket;
@@ -100,6 +111,22 @@ export class AppConnection implements RequestEvents, AppSide, Timed {
   readonly #onData = (chunk: Buffer): void => {
     if (this.#lingerUntil !== 0) return; // answered and closing: read and discard
     if (this.#requestStart === 0) this.#requestStart = this.#ctx.ticker.coarseNow;
+    if (this.#sniffing) {
+      // The first bytes decide the protocol: the HTTP/2 preface (possibly split across reads) or HTTP/1.x.
+      const buf = this.#sniffed === undefined ? chunk : Buffer.concat([this.#sniffed, chunk]);
+      const m = matchPreface(buf);
+      if (m === 0) {
+        this.#sniffed = buf;
+        return;
+      }
+      this.#sniffing = false;
+      this.#sniffed = undefined;
+      if (m === 1) {
+        this.#handOffToH2(buf);
+        return;
+      }
+      chunk = buf;
+    }
     this.#reader.push(chunk);
     if (this.#exchange !== undefined && this.#reader.waiting && this.#reader.pendingBytes > MAX_PIPELINED_BYTES) this.#pauseFor(Pause.Pipeline, true);
   };
@@ -138,6 +165,19 @@ export class AppConnection implements RequestEvents, AppSide, Timed {
     this.#ctx.connectionClosed(this);
   };
 
+  /** h2c prior knowledge: the socket now belongs to an HTTP/2 session; this connection steps aside. */
+  #handOffToH2(buffered: Buffer): void {
+    const socket = this.socket;
+    socket.off('data', this.#onData);
+    socket.off('end', this.#onEnd);
+    socket.off('drain', this.#onDrain);
+    socket.off('close', this.#onClose);
+    socket.pause();
+    this.#reader.stop();
+    this.#ctx.connectionClosed(this);
+    this.#ctx.acceptH2c(socket, buffered);
+  }
+
   // --- RequestEvents: parse → allow → sign
 
   onRequestHead(head: RequestHead): void {
@@ -159,21 +199,24 @@ export class AppConnection implements RequestEvents, AppSide, Timed {
         throw new NoCredentialsError(ctx.credentials.state().status === 'expired' ? 'the cached credentials expired and could not be refreshed' : 'credentials have not been fetched yet');
       }
       if (!ctx.upstream.ready) throw new NotReadyError('the trusted Private CA root is not loaded yet');
-      let wire: string;
+      let ex: AppExchange;
       try {
         ctx.credentialCheck.check(creds);
         const framing = head.bodyKind === BodyKind.Chunked ? RequestFraming.Chunked : head.bodyKind === BodyKind.Length ? RequestFraming.Length : RequestFraming.None;
-        wire = signedRequestHead(head.method, target.path, target.authority, prepared, framing, head.contentLengthIndex >= 0, ctx.signer, creds, Date.now());
-        const ex = new Exchange(ctx, this, head.method, target, wire, framing, head.minor, head.wantsClose, started);
-        // Decided allowed and signed: only now is the app invited to send its body (RFC 9110 §10.1.1).
-        if (head.expectContinue && head.minor === 1 && this.#readingBody) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n');
-        this.#exchange = ex;
-        ctx.exchangeStarted();
-        ex.start();
+        const authorization = signRequest(head.method, target.path, target.authority, prepared, framing === RequestFraming.None && head.contentLengthIndex < 0, ctx.signer, creds, Date.now());
+        // HTTP2_HOSTS: services whose target groups speak HTTP/2 take HTTP/1.1 apps' requests as HTTP/2.
+        ex = ctx.http2Hosts.allows(target.host)
+          ? new H1ToH2Exchange(ctx, this, head.method, target, http2RequestHeaders(head.method, target.path, authorization, prepared), framing !== RequestFraming.None, head.minor, head.wantsClose, started)
+          : new Exchange(ctx, this, head.method, target, http1RequestHead(head.method, target.path, authorization, prepared, framing), framing, head.minor, head.wantsClose, started);
       } catch (err) {
         if (err instanceof SigningError) ctx.metrics.signingFailure('error');
         throw err;
       }
+      // Decided allowed and signed: only now is the app invited to send its body (RFC 9110 §10.1.1).
+      if (head.expectContinue && head.minor === 1 && this.#readingBody) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n');
+      this.#exchange = ex;
+      ctx.exchangeStarted();
+      ex.start();
     } catch (err) {
       this.#answer(err, head, target, started);
     }
@@ -252,7 +295,7 @@ export class AppConnection implements RequestEvents, AppSide, Timed {
     this.#pauseFor(Pause.Upstream, paused);
   }
 
-  answerUpstreamError(exchange: Exchange, err: unknown): void {
+  answerUpstreamError(exchange: AppExchange, err: unknown): void {
     const close = exchange.closesConnection || this.#ctx.draining || this.#reader.head.wantsClose;
     const a = answerFor(err, close, exchange.method === 'HEAD');
     this.socket.write(a.bytes, 'utf8');
@@ -265,7 +308,7 @@ export class AppConnection implements RequestEvents, AppSide, Timed {
     this.socket.destroy();
   }
 
-  exchangeDone(exchange: Exchange, close: boolean): void {
+  exchangeDone(exchange: AppExchange, close: boolean): void {
     if (this.#exchange !== exchange) return;
     this.#exchange = undefined;
     this.#pauseFor(Pause.Upstream, false);
@@ -337,7 +380,7 @@ export class AppConnection implements RequestEvents, AppSide, Timed {
     if (ex === undefined && now - this.#idleSince >= KEEP_ALIVE_MS) this.closeIfIdle();
   }
 
-  #timeout(ex: Exchange | undefined): void {
+  #timeout(ex: AppExchange | undefined): void {
     if (ex === undefined) {
       this.#readingBody = false;
       this.#answer(new RequestTimeoutError(), undefined, undefined, performance.now());

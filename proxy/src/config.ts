@@ -53,6 +53,15 @@ export interface Config {
   readonly authorizationForwardHeader: string | undefined;
   readonly credentialsRefreshMarginMs: number;
   readonly caRefreshIntervalMs: number;
+  /** HTTP2_HOSTS: hosts whose HTTP/1.1 requests go to Lattice as HTTP/2 (services with HTTP2 target groups). */
+  readonly http2Hosts: readonly string[];
+  readonly http2Allowlist: HostAllowlist;
+  /** SIGNING_ALGORITHM: sigv4 (AWS4-HMAC-SHA256) or sigv4a (AWS4-ECDSA-P256-SHA256). */
+  readonly signingAlgorithm: 'sigv4' | 'sigv4a';
+  /** SIGV4A_REGION_SET: the regions a SigV4A signature is valid in (x-amz-region-set). */
+  readonly sigv4aRegionSet: string;
+  /** H2_MAX_SESSION_AGE_MS: an HTTP/2 session to Lattice takes no new stream after this (Lattice closes at 10 min). */
+  readonly h2MaxSessionAgeMs: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -202,6 +211,20 @@ export function parseConfig(env: Env): Config {
     throw new ConfigError('AUTHORIZATION_FORWARD_HEADER', `"${fwdRaw}" is not a usable header name (empty drops the app's Authorization)`);
   }
 
+  const http2Hosts = list(value(env, 'HTTP2_HOSTS'));
+  let http2Allowlist: HostAllowlist;
+  try {
+    http2Allowlist = compileAllowlist(http2Hosts);
+  } catch (e) {
+    throw new ConfigError('HTTP2_HOSTS', (e as Error).message);
+  }
+  const signingAlgorithm = (value(env, 'SIGNING_ALGORITHM') ?? 'sigv4').toLowerCase();
+  if (signingAlgorithm !== 'sigv4' && signingAlgorithm !== 'sigv4a') throw new ConfigError('SIGNING_ALGORITHM', `must be sigv4 or sigv4a, got "${signingAlgorithm}"`);
+  const sigv4aRegionSet = (value(env, 'SIGV4A_REGION_SET') ?? '*').toLowerCase();
+  if (!/^(\*|[a-z0-9*-]+)(,(\*|[a-z0-9*-]+))*$/.test(sigv4aRegionSet)) {
+    throw new ConfigError('SIGV4A_REGION_SET', `must be a comma list of regions or wildcards without spaces (e.g. "*" or "us-west-2,us-east-1"), got "${sigv4aRegionSet}"`);
+  }
+
   const listenPort = port(env, 'LISTEN_PORT', 8080, true);
   const adminPort = port(env, 'ADMIN_PORT', 9901, true);
   if (listenPort === adminPort && listenPort !== 0) throw new ConfigError('ADMIN_PORT', `must differ from LISTEN_PORT (${listenPort})`);
@@ -237,5 +260,10 @@ export function parseConfig(env: Env): Config {
     authorizationForwardHeader: fwd === '' ? undefined : fwd,
     credentialsRefreshMarginMs: integer(env, 'CREDENTIALS_REFRESH_MARGIN_S', 900, 1, 86_400) * 1000,
     caRefreshIntervalMs: integer(env, 'CA_REFRESH_INTERVAL_S', 3_600, 5, 604_800) * 1000,
+    http2Hosts,
+    http2Allowlist,
+    signingAlgorithm,
+    sigv4aRegionSet,
+    h2MaxSessionAgeMs: integer(env, 'H2_MAX_SESSION_AGE_MS', 540_000, 1_000, 86_400_000),
   };
 }

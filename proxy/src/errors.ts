@@ -209,12 +209,49 @@ export interface ErrorResponse {
   readonly status: number;
   readonly code: string;
   readonly body: string;
+  /** The status a gRPC caller sees for it (gRPC's codes, github.com/grpc/grpc/blob/master/doc/statuscodes.md). */
+  readonly grpcStatus: number;
 }
+
+/** gRPC status codes used here. */
+export const GrpcStatus = {
+  INTERNAL: 13,
+  PERMISSION_DENIED: 7,
+  UNIMPLEMENTED: 12,
+  UNAVAILABLE: 14,
+  DEADLINE_EXCEEDED: 4,
+  RESOURCE_EXHAUSTED: 8,
+  INVALID_ARGUMENT: 3,
+} as const;
+
+/**
+ * What a gRPC client is told for each of the proxy's own errors: a status it can act on (retry UNAVAILABLE,
+ * not PERMISSION_DENIED), as grpc-js would map the HTTP status (403 → PERMISSION_DENIED, 503 → UNAVAILABLE).
+ */
+const GRPC_STATUS: Record<ProxyErrorCode, number> = {
+  ERR_BAD_REQUEST: GrpcStatus.INTERNAL,
+  ERR_TARGET_NOT_ALLOWED: GrpcStatus.PERMISSION_DENIED,
+  ERR_METHOD_NOT_ALLOWED: GrpcStatus.UNIMPLEMENTED,
+  ERR_UPGRADE_NOT_SUPPORTED: GrpcStatus.UNIMPLEMENTED,
+  ERR_HEADERS_TOO_LARGE: GrpcStatus.RESOURCE_EXHAUSTED,
+  ERR_REQUEST_TIMEOUT: GrpcStatus.DEADLINE_EXCEEDED,
+  ERR_UNSUPPORTED_TRANSFER_CODING: GrpcStatus.UNIMPLEMENTED,
+  ERR_NO_CREDENTIALS: GrpcStatus.UNAVAILABLE,
+  ERR_SIGNING_FAILED: GrpcStatus.INTERNAL,
+  ERR_UPSTREAM_CONNECT: GrpcStatus.UNAVAILABLE,
+  ERR_UPSTREAM_TLS: GrpcStatus.UNAVAILABLE,
+  ERR_UPSTREAM_RESET: GrpcStatus.UNAVAILABLE,
+  ERR_UPSTREAM_PROTOCOL: GrpcStatus.UNAVAILABLE,
+  ERR_UPSTREAM_TIMEOUT: GrpcStatus.DEADLINE_EXCEEDED,
+  ERR_SHUTTING_DOWN: GrpcStatus.UNAVAILABLE,
+  ERR_NOT_READY: GrpcStatus.UNAVAILABLE,
+  ERR_INTERNAL: GrpcStatus.INTERNAL,
+};
 
 /** The single mapping from an error to what the client receives. Unknown errors are 502s, never crashes. */
 export function errorResponse(err: unknown): ErrorResponse {
   if (err instanceof ProxyError) {
-    return { status: err.status, code: err.code, body: `lattice-sigv4-proxy: ${err.message}\n` };
+    return { status: err.status, code: err.code, body: `lattice-sigv4-proxy: ${err.message}\n`, grpcStatus: GRPC_STATUS[err.code] };
   }
-  return { status: 500, code: 'ERR_INTERNAL', body: 'lattice-sigv4-proxy: unexpected error while proxying the request\n' };
+  return { status: 500, code: 'ERR_INTERNAL', body: 'lattice-sigv4-proxy: unexpected error while proxying the request\n', grpcStatus: GrpcStatus.INTERNAL };
 }

@@ -4,6 +4,7 @@
 
 import type { Config } from './config.js';
 import { upstreamErrorFrom } from './errors.js';
+import { AppFraming, appFraming, CRLF, headTail, LAST_CHUNK, writeBody } from './app-response.js';
 import { isResponseHopByHop } from './headers.js';
 import { ResponseBody, type ResponseHead } from './http1-response-head.js';
 import type { AccessLog, Logger } from './logging.js';
@@ -26,6 +27,25 @@ export interface EngineContext {
   exchangeFinished(): void;
 }
 
+/** One request of an HTTP/1.x app connection, whichever protocol it goes to Lattice on. */
+export interface AppExchange {
+  readonly method: string;
+  readonly status: number;
+  /** The answer's head went to the app: the status can no longer change. */
+  readonly responseStarted: boolean;
+  /** The answer is the connection's last. */
+  readonly closesConnection: boolean;
+  readonly done: boolean;
+  start(): void;
+  requestBody(buf: Buffer, start: number, end: number): void;
+  requestEnd(): void;
+  /** The app's socket drained: the upstream may send again. */
+  onAppDrain(): void;
+  abort(status: number, origin?: 'upstream' | 'proxy', code?: string): void;
+  /** The proxy answered for this exchange (upstream failure before any response byte). */
+  answeredByProxy(status: number, code: string): void;
+}
+
 /** The app side of an exchange (the app connection). */
 export interface AppSide {
   write(data: string | Buffer): boolean;
@@ -34,30 +54,20 @@ export interface AppSide {
   /** Pause or resume reading the app's bytes for upstream backpressure. */
   pauseForUpstream(paused: boolean): void;
   /** The exchange failed before any byte of an answer went out: answer with the proxy's error. */
-  answerUpstreamError(exchange: Exchange, err: unknown): void;
+  answerUpstreamError(exchange: AppExchange, err: unknown): void;
   /** Cut the connection: the only honest signal once a status is out and the body cannot complete. */
   cut(): void;
   /** The answer is complete (successfully or not). */
-  exchangeDone(exchange: Exchange, close: boolean): void;
+  exchangeDone(exchange: AppExchange, close: boolean): void;
 }
 
-const enum AppFraming {
-  None,
-  Length,
-  Chunked,
-  /** HTTP/1.0 app and a body of unknown length: the body runs to the close. */
-  UntilClose,
-}
-
-const CRLF = '\r\n';
-const LAST_CHUNK = '0\r\n\r\n';
 
 export function pathWithoutQuery(path: string): string {
   const q = path.indexOf('?');
   return q < 0 ? path : path.slice(0, q);
 }
 
-export class Exchange implements UpstreamUser, PoolWaiter {
+export class Exchange implements AppExchange, UpstreamUser, PoolWaiter {
   readonly #ctx: EngineContext;
   readonly #app: AppSide;
   readonly method: string;
@@ -178,17 +188,7 @@ export class Exchange implements UpstreamUser, PoolWaiter {
   onUpstreamHead(head: ResponseHead): void {
     if (this.done) return;
     this.status = head.status;
-    let framing: AppFraming;
-    switch (head.body) {
-      case ResponseBody.None:
-        framing = AppFraming.None;
-        break;
-      case ResponseBody.Length:
-        framing = AppFraming.Length;
-        break;
-      default:
-        framing = this.#appMinor === 1 ? AppFraming.Chunked : AppFraming.UntilClose;
-    }
+    const framing = appFraming(head.body === ResponseBody.None ? 'none' : head.body === ResponseBody.Length ? 'length' : 'unknown', this.#appMinor);
     this.#appFraming = framing;
     // Unread request bytes, an app that asked for it, or a drain: the answer is the connection's last.
     this.#close = this.#wantsClose || !this.#requestComplete || this.#ctx.draining || framing === AppFraming.UntilClose;
@@ -199,11 +199,8 @@ export class Exchange implements UpstreamUser, PoolWaiter {
       if (isResponseHopByHop(names[i]!, connection)) continue;
       out += head.rawNames[i] + ': ' + head.values[i] + CRLF;
     }
-    if (framing === AppFraming.Chunked) out += 'transfer-encoding: chunked\r\n';
-    if (this.#close) out += 'connection: close\r\n';
-    else if (this.#appMinor === 0) out += 'connection: keep-alive\r\n';
     this.responseStarted = true;
-    this.#app.write(out + CRLF);
+    this.#app.write(out + headTail(framing, this.#close, this.#appMinor));
   }
 
   onUpstreamBody(buf: Buffer, start: number, end: number): void {
@@ -212,15 +209,7 @@ export class Exchange implements UpstreamUser, PoolWaiter {
     conn.touch(this.#ctx.ticker.coarseNow, this.#ctx.config.upstreamTimeoutMs);
     const n = end - start;
     this.bytesOut += n;
-    const slice = buf.subarray(start, end);
-    let ok: boolean;
-    if (this.#appFraming === AppFraming.Chunked) {
-      this.#app.write(n.toString(16) + CRLF);
-      this.#app.write(slice);
-      ok = this.#app.write(CRLF);
-    } else {
-      ok = this.#app.write(slice);
-    }
+    const ok = writeBody(this.#app, this.#appFraming, buf.subarray(start, end));
     // The app reads slower than Lattice sends: stop reading the upstream until the app has caught up, so
     // the proxy holds at most a socket buffer per direction.
     if (!ok) conn.pause();

@@ -9,9 +9,14 @@ import { AccessLog, createLogger } from './logging.js';
 import { createMetrics } from './metrics.js';
 import { ProxyServer } from './proxy.js';
 import { SigV4Signer } from './signer.js';
+import { SigV4ASigner } from './sigv4a.js';
+import { H2Upstream } from './h2-upstream.js';
 import { Ticker, tickFor } from './ticker.js';
 import { TrustStore } from './trust.js';
 import { Upstream } from './upstream.js';
+
+// `node main.js check [URL]` runs the diagnosis (proxy/src/check.ts) instead of the sidecar, and exits.
+if (process.argv[2] === 'check') await (await import('./check.js')).checkCommand(process.argv.slice(3));
 
 function loadConfig(): Config {
   try {
@@ -51,6 +56,15 @@ async function main(): Promise<void> {
     logger,
     ticker,
   });
+  const h2upstream = new H2Upstream({
+    connectTo: config.connectTo,
+    connectTimeoutMs: config.connectTimeoutMs,
+    idleTimeoutMs: config.upstreamKeepAliveTimeoutMs,
+    maxAgeMs: config.h2MaxSessionAgeMs,
+    metrics,
+    logger,
+    ticker,
+  });
   const trust = new TrustStore({
     caArn: config.caArn,
     caRegion: config.caRegion,
@@ -62,19 +76,28 @@ async function main(): Promise<void> {
     credentials,
     logger,
     metrics,
-    onChange: (context) => upstream.setSecureContext(context),
+    onChange: (context) => {
+      upstream.setSecureContext(context);
+      h2upstream.setSecureContext(context);
+    },
   });
-  if (trust.loaded) upstream.setSecureContext(trust.secureContext()); // no Private CA configured: system roots
+  if (trust.loaded) {
+    // No Private CA configured: system roots.
+    const context = trust.secureContext();
+    upstream.setSecureContext(context);
+    h2upstream.setSecureContext(context);
+  }
 
   const proxy = new ProxyServer({
     config,
-    signer: new SigV4Signer(config.region, config.signingService),
+    signer: config.signingAlgorithm === 'sigv4a' ? new SigV4ASigner(config.signingService, config.sigv4aRegionSet) : new SigV4Signer(config.region, config.signingService),
     credentials,
     upstream,
     metrics,
     logger,
     accessLog: new AccessLog(writer),
     ticker,
+    h2upstream,
   });
   const admin = createAdminServer(
     {
@@ -114,7 +137,7 @@ async function main(): Promise<void> {
     const { completed, abandoned } = await proxy.drain(config.drainTimeoutMs);
     credentials.stop();
     trust.stop();
-    await (completed ? upstream.close() : upstream.destroy());
+    await Promise.all(completed ? [upstream.close(), h2upstream.close()] : [upstream.destroy(), h2upstream.destroy()]);
     await admin.close();
     ticker.stop();
     logger.info({ event: 'stopped', completed, abandoned }, 'stopped');

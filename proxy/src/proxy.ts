@@ -10,15 +10,17 @@ import { AppConnection, type AppContext } from './app-connection.js';
 import { compileHeaderPolicy, type HeaderPolicy } from './headers.js';
 import type { AccessLog, Logger } from './logging.js';
 import type { Metrics } from './metrics.js';
-import { CredentialCheck } from './signed-request.js';
-import type { SigV4Signer } from './signer.js';
+import { CredentialCheck, type RequestSigner } from './signed-request.js';
 import { TargetCache } from './target-cache.js';
 import type { Ticker } from './ticker.js';
 import type { Upstream } from './upstream.js';
+import { H2AppServer } from './h2-app.js';
+import type { H2Upstream } from './h2-upstream.js';
+import type { HostAllowlist } from './hosts.js';
 
 export interface ProxyDeps {
   readonly config: Config;
-  readonly signer: SigV4Signer;
+  readonly signer: RequestSigner;
   readonly credentials: CredentialCache;
   readonly upstream: Upstream;
   readonly metrics: Metrics;
@@ -26,13 +28,14 @@ export interface ProxyDeps {
   /** Undefined: no access lines (ACCESS_LOG=false). */
   readonly accessLog: AccessLog | undefined;
   readonly ticker: Ticker;
+  readonly h2upstream: H2Upstream;
 }
 
 export class ProxyServer implements AppContext {
   readonly config: Config;
   readonly metrics: Metrics;
   readonly logger: Logger;
-  readonly signer: SigV4Signer;
+  readonly signer: RequestSigner;
   readonly credentials: CredentialCache;
   readonly upstream: Upstream;
   readonly accessLog: AccessLog | undefined;
@@ -41,6 +44,9 @@ export class ProxyServer implements AppContext {
   readonly headerPolicy: HeaderPolicy;
   readonly credentialCheck = new CredentialCheck();
   readonly headersTimeoutMs: number;
+  readonly h2upstream: H2Upstream;
+  readonly http2Hosts: HostAllowlist;
+  readonly #h2app: H2AppServer;
   readonly #servers: Server[] = [];
   readonly #connections = new Set<AppConnection>();
   #listening = false;
@@ -61,7 +67,14 @@ export class ProxyServer implements AppContext {
     this.headerPolicy = compileHeaderPolicy(deps.config.unsignedHeaders, deps.config.authorizationForwardHeader);
     // Node's http server defaults, kept: the head within 60 s (or the request timeout, if shorter).
     this.headersTimeoutMs = Math.min(60_000, deps.config.requestTimeoutMs || 60_000);
+    this.h2upstream = deps.h2upstream;
+    this.http2Hosts = deps.config.http2Allowlist;
+    this.#h2app = new H2AppServer(this);
     this.metrics.inFlightSource(() => this.#inFlight);
+  }
+
+  acceptH2c(socket: Socket, buffered: Buffer): void {
+    this.#h2app.accept(socket, buffered);
   }
 
   get listening(): boolean {
@@ -123,6 +136,7 @@ export class ProxyServer implements AppContext {
     this.#listening = false;
     // Idle keep-alive connections are closed now; busy ones after their answer (with Connection: close).
     for (const c of this.#connections) c.closeIfIdle();
+    this.#h2app.drain();
     const idle = this.#inFlight === 0 ? Promise.resolve(true) : new Promise<boolean>((resolve) => this.#idleWaiters.push(() => resolve(true)));
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
@@ -132,6 +146,7 @@ export class ProxyServer implements AppContext {
     clearTimeout(timer);
     const abandoned = this.#inFlight;
     for (const c of this.#connections) c.destroy();
+    this.#h2app.destroy();
     await Promise.all(closed);
     return { completed, abandoned };
   }

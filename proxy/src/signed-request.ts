@@ -5,7 +5,12 @@
 
 import { SigningError } from './errors.js';
 import type { PreparedHeaders } from './headers.js';
-import type { Credentials, SigV4Signer } from './signer.js';
+import type { Credentials } from './signer.js';
+
+/** SigV4 or SigV4A: both sign a request the same way (proxy/src/signer.ts, proxy/src/sigv4a.ts). */
+export interface RequestSigner {
+  sign(method: string, path: string, headers: Array<[string, string]>, creds: Credentials, nowMs: number): { readonly authorization: string };
+}
 
 /** Methods whose requests carry content (RFC 9110 §9.3): sent with `content-length: 0` when empty, as clients do. */
 const CONTENT_METHODS = new Set(['POST', 'PUT', 'PATCH']);
@@ -43,35 +48,55 @@ export const enum RequestFraming {
 }
 
 /**
- * Sign and serialise. `prepared.signed` gets the host and the x-amz-* headers pushed in (the signer sorts
- * it); the returned string is the whole head, ending in the empty line.
+ * Sign: `prepared.signed` gets the host (and `content-length: 0` for an empty POST/PUT/PATCH) and the
+ * x-amz-* headers pushed in; the signer sorts it. Returns the Authorization value.
  */
-export function signedRequestHead(
+export function signRequest(
   method: string,
   path: string,
   authority: string,
   prepared: PreparedHeaders,
-  framing: RequestFraming,
-  hasContentLength: boolean,
-  signer: SigV4Signer,
+  addEmptyContentLength: boolean,
+  signer: RequestSigner,
   creds: Credentials,
   nowMs: number,
 ): string {
   const signed = prepared.signed;
   signed.push(['host', authority]);
-  if (framing === RequestFraming.None && !hasContentLength && CONTENT_METHODS.has(method)) signed.push(['content-length', '0']);
-  let authorization: string;
+  if (addEmptyContentLength && CONTENT_METHODS.has(method)) signed.push(['content-length', '0']);
   try {
-    authorization = signer.sign(method, path, signed, creds, nowMs).authorization;
+    return signer.sign(method, path, signed, creds, nowMs).authorization;
   } catch (err) {
     throw new SigningError(err);
   }
+}
+
+/** The HTTP/1.1 head for a signed request: one string, ending in the empty line. */
+export function http1RequestHead(method: string, path: string, authorization: string, prepared: PreparedHeaders, framing: RequestFraming): string {
   // Authorization first: a hop that truncates a long header list then drops app headers (the signature fails
   // to verify) and never the signature itself, which would turn the request into an anonymous one.
   let head = method + ' ' + path + ' HTTP/1.1\r\nauthorization: ' + authorization + '\r\n';
+  const signed = prepared.signed;
   for (let i = 0; i < signed.length; i++) head += signed[i]![0] + ': ' + signed[i]![1] + '\r\n';
   const unsigned = prepared.unsigned;
   for (let i = 0; i < unsigned.length; i++) head += unsigned[i]![0] + ': ' + unsigned[i]![1] + '\r\n';
   if (framing === RequestFraming.Chunked) head += 'transfer-encoding: chunked\r\n';
   return head + '\r\n';
+}
+
+/**
+ * The HTTP/2 header block for a signed request: the signed `host` travels as `:authority` (the same value,
+ * without a default port, as Lattice requires), pseudo-headers are never signed, nothing else changes.
+ */
+export function http2RequestHeaders(method: string, path: string, authorization: string, prepared: PreparedHeaders): Record<string, string> {
+  const out: Record<string, string> = { ':method': method, ':path': path, ':scheme': 'https', ':authority': '', authorization };
+  const signed = prepared.signed;
+  for (let i = 0; i < signed.length; i++) {
+    const [name, value] = signed[i]!;
+    if (name === 'host') out[':authority'] = value;
+    else out[name] = value;
+  }
+  const unsigned = prepared.unsigned;
+  for (let i = 0; i < unsigned.length; i++) out[unsigned[i]![0]] = unsigned[i]![1];
+  return out;
 }

@@ -15,7 +15,7 @@ import { createHash, createHmac } from 'node:crypto';
 const oneShotHash: ((alg: string, data: crypto.BinaryLike, enc: 'hex' | 'latin1' | 'buffer') => string | Buffer) | undefined =
   typeof (crypto as { hash?: unknown }).hash === 'function' ? (crypto as unknown as { hash: (a: string, d: crypto.BinaryLike, e: string) => string | Buffer }).hash : undefined;
 
-function sha256Hex(data: string): string {
+export function sha256Hex(data: string): string {
   return oneShotHash ? (oneShotHash('sha256', data, 'hex') as string) : createHash('sha256').update(data).digest('hex');
 }
 

@@ -17,11 +17,14 @@ Commands:
                 [--account-id 123456789012] [--max-skew 300] --config lattice.json with
                 {"services":[{"hostname":"demo-cluster1.example.com","target":{"host":"10.0.0.2","port":8080},
                   "authPolicy":{...}}], "serviceNetworkPolicy":{...}, "staticUsers":[...]}
-                or --seed-services TARGET_HOST:PORT1,TARGET_HOST:PORT2 for the seed scenario's two services and
+                (a service may add "protocolVersion":"HTTP1"|"HTTP2"|"GRPC"; the config may set maxConnectionAgeMs,
+                idleTimeoutMs, alpnProtocols) or --seed-services TARGET_HOST:PORT1,TARGET_HOST:PORT2 for the seed scenario's two services and
                 policies (demo-cluster1/2.<--domain example.com>).
                 ready: {"ready":true,"url":"https://HOST:PORT","serviceArns":{...}}
                 SIGUSR2 prints the request log (no secrets) as one JSON line {"log":[...]}.
   demo-target   --host --port --app demo-cluster1-v1 --pod-name NAME
+  grpc-target   --host --port --app grpc-demo --pod-name NAME: the gRPC demo target (proto/demo.proto), plaintext h2c
+                ready: {"ready":true,"url":"http://HOST:PORT","address":"HOST:PORT"}
   echo-target   --host --port
   make-pki      --out DIR --dns a.example.com,b.example.com [--ip 169.254.171.1,127.0.0.1]
                 writes ca.pem, ca-key.pem, server.pem, server-key.pem; prints {"ready":true,"out":DIR,...}
@@ -38,6 +41,7 @@ import { startPodIdentityAgent } from './pod-identity.js';
 import { startPcaEmulator } from './pca.js';
 import { startLattice, type LatticeServiceConfig } from './lattice.js';
 import { startDemoTarget, startEchoTarget } from './demo-target.js';
+import { startGrpcTarget } from './grpc-target.js';
 import { seedScenario, startSeedWorld } from './scenario.js';
 import type { PolicyDocument } from './policy.js';
 import type { StaticUser } from './iam.js';
@@ -198,6 +202,9 @@ async function main(): Promise<void> {
         services,
         serviceNetworkPolicy,
         maxSkewSeconds: flags['max-skew'] ? Number(flags['max-skew']) : undefined,
+        maxConnectionAgeMs: config.maxConnectionAgeMs as number | undefined,
+        idleTimeoutMs: config.idleTimeoutMs as number | undefined,
+        alpnProtocols: config.alpnProtocols as string[] | undefined,
       });
       process.on('SIGUSR2', () => process.stdout.write(JSON.stringify({ log: lattice.log }) + '\n'));
       ready({ url: lattice.url, port: lattice.port, serviceArns: lattice.serviceArns, serviceNetworkArn: lattice.serviceNetworkArn });
@@ -207,6 +214,12 @@ async function main(): Promise<void> {
     case 'demo-target': {
       const t = await startDemoTarget({ host, port: port(flags), app: need(flags, 'app'), podName: need(flags, 'pod-name') });
       ready({ url: t.url, port: t.port });
+      serveUntilSignal(() => t.close());
+      return;
+    }
+    case 'grpc-target': {
+      const t = await startGrpcTarget({ host, port: port(flags), app: flags.app, podName: flags['pod-name'] });
+      ready({ url: t.url, address: t.address, port: t.port });
       serveUntilSignal(() => t.close());
       return;
     }

@@ -30,7 +30,15 @@ function close(schema: unknown): unknown {
   return s;
 }
 
-const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
+// CRD patterns are Go RE2; the prometheus-operator CRDs use RE2's inline (?i), which JavaScript spells as a flag.
+const re2 = Object.assign(
+  (pattern: string, flags: string): RegExp => {
+    const m = /^(\^?)\(\?i\)/.exec(pattern);
+    return m ? new RegExp(m[1] + pattern.slice(m[0].length), flags + 'i') : new RegExp(pattern, flags);
+  },
+  { code: 'new RegExp' },
+);
+const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false, code: { regExp: re2 } });
 const cache = new Map<string, ValidateFunction>();
 
 /** Validator for `version` of the CRD in `../shared/crds/<relative>`. */
@@ -55,6 +63,8 @@ export const CRDS = {
   ClusterPolicy: { file: 'kyverno/kyverno.io_clusterpolicies.yaml', version: 'v1' },
   IAMAuthPolicy: { file: 'aws-application-networking-k8s/application-networking.k8s.aws_iamauthpolicies.yaml', version: 'v1alpha1' },
   TargetGroupPolicy: { file: 'aws-application-networking-k8s/application-networking.k8s.aws_targetgrouppolicies.yaml', version: 'v1alpha1' },
+  PodMonitor: { file: 'prometheus-operator/monitoring.coreos.com_podmonitors.yaml', version: 'v1' },
+  PrometheusRule: { file: 'prometheus-operator/monitoring.coreos.com_prometheusrules.yaml', version: 'v1' },
 } as const;
 
 /** Errors of `obj` against its CRD schema, as readable lines (empty when valid). */

@@ -19,3 +19,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "demo.selector" -}}
 app: {{ include "demo.app" . }}
 {{- end -}}
+
+{{/* demo-<cluster>-grpc: the optional gRPC service's Deployment, Service, GRPCRoute and the first label of its host. */}}
+{{- define "demo.grpc" -}}
+demo-{{ .Values.cluster }}-grpc
+{{- end -}}
+
+{{- define "demo.grpcSelector" -}}
+app: {{ include "demo.grpc" . }}
+{{- end -}}

@@ -135,3 +135,43 @@ securityContext:
   seccompProfile:
     type: RuntimeDefault
 {{- end }}
+{{- /*
+Marks the injected pod: the label the PodMonitor selects, and prometheus.io/* annotations for annotation-based
+scraping. The first patch op rewrites the labels map with itself (or creates an empty one), so the second can add
+a key whether or not the pod had labels; annotations the pod already set for its own metrics are kept.
+*/}}
+{{- define "platform.kyverno.podMetadataContext" -}}
+- name: podLabels
+  variable:
+    jmesPath: request.object.metadata.labels || `{}`
+{{- if .Values.monitoring.podAnnotations }}
+- name: scrapeAnnotation
+  variable:
+    jmesPath: request.object.metadata.annotations."prometheus.io/scrape" || 'true'
+- name: portAnnotation
+  variable:
+    jmesPath: request.object.metadata.annotations."prometheus.io/port" || to_string(adminPort)
+- name: pathAnnotation
+  variable:
+    jmesPath: request.object.metadata.annotations."prometheus.io/path" || '/metrics'
+{{- end }}
+{{- end }}
+{{- define "platform.kyverno.podMetadata" -}}
+- op: add
+  path: /metadata/labels
+  value: {{ "{{ podLabels }}" }}
+- op: add
+  path: /metadata/labels/{{ include "platform.injectedLabel" . | replace "/" "~1" }}
+  value: "true"
+{{- if .Values.monitoring.podAnnotations }}
+- op: add
+  path: /metadata/annotations/prometheus.io~1scrape
+  value: "{{ "{{ scrapeAnnotation }}" }}"
+- op: add
+  path: /metadata/annotations/prometheus.io~1port
+  value: "{{ "{{ portAnnotation }}" }}"
+- op: add
+  path: /metadata/annotations/prometheus.io~1path
+  value: "{{ "{{ pathAnnotation }}" }}"
+{{- end }}
+{{- end }}
