@@ -35,8 +35,16 @@ function integer(name: string, v: string | undefined): number {
 const seedText = values.seed ?? process.env.FUZZ_SEED;
 const seed = seedText === undefined ? freshSeed() : integer('seed', seedText) >>> 0;
 
+/** A reading as JSON, body pieces shown as latin1 text (Buffer#toJSON would list their bytes). */
 function json(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (x instanceof Uint8Array ? Buffer.from(x).toString('latin1') : x), 2);
+  return JSON.stringify(
+    v,
+    (_k, x: unknown) => {
+      const b = x as { type?: unknown; data?: unknown };
+      return b !== null && typeof b === 'object' && b.type === 'Buffer' && Array.isArray(b.data) ? Buffer.from(b.data as number[]).toString('latin1') : x;
+    },
+    2,
+  );
 }
 
 function replay(spec: string): number {
