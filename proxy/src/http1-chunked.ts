@@ -3,7 +3,7 @@
 // sub-slices of the input (no copy); chunk extensions are checked and dropped; trailer fields are checked and
 // dropped (the proxy re-frames every body it forwards, so nothing of the sender's framing travels on).
 
-import { CR, HEX_VALUE, HTAB, LF, SP, TCHAR } from './http1-syntax.js';
+import { CR, HEX_VALUE, HTAB, LF, SP, TCHAR, UPPER } from './http1-syntax.js';
 
 export interface ChunkSink {
   onChunkData(buf: Buffer, start: number, end: number): void;
@@ -34,6 +34,13 @@ const enum S {
 /** Longest chunk-size line (size and extensions) accepted; real senders use a few bytes. */
 const MAX_SIZE_LINE = 4096;
 const MAX_SIZE_DIGITS = 16;
+/**
+ * Trailer fields llhttp acts on: it refuses Content-Length and Transfer-Encoding there, and stops reading the
+ * connection after `Connection: close`. Framing and connection fields belong in the head (RFC 9110 §6.5.1).
+ */
+const FRAMING_TRAILERS = new Set(['content-length', 'transfer-encoding', 'connection']);
+/** Longest name in FRAMING_TRAILERS: a longer trailer name is not collected. */
+const FRAMING_TRAILER_NAME_MAX = 17;
 
 function isQdtext(c: number): boolean {
   return c === HTAB || c === SP || c === 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e);
@@ -45,6 +52,8 @@ export class ChunkedDecoder {
   #digits = 0;
   #lineBytes = 0;
   #trailerBytes = 0;
+  /** The current trailer field's name, lower-case, while it may still be one of FRAMING_TRAILERS. */
+  #trailerName = '';
   readonly #fail: (message: string) => never;
   readonly #maxTrailerBytes: number;
 
@@ -165,13 +174,18 @@ export class ChunkedDecoder {
         case S.TrailerStart:
           if (++this.#trailerBytes > this.#maxTrailerBytes) fail('trailer section too large');
           if (c === CR) this.#state = S.TrailerEndLf;
-          else if (TCHAR[c] === 1) this.#state = S.TrailerName;
-          else fail('invalid trailer field');
+          else if (TCHAR[c] === 1) {
+            this.#state = S.TrailerName;
+            this.#trailerName = String.fromCharCode(UPPER[c] === 1 ? c | 0x20 : c);
+          } else fail('invalid trailer field');
           break;
         case S.TrailerName:
           if (++this.#trailerBytes > this.#maxTrailerBytes) fail('trailer section too large');
-          if (c === 0x3a /* : */) this.#state = S.TrailerValue;
-          else if (TCHAR[c] !== 1) fail('invalid trailer field name');
+          if (c === 0x3a /* : */) {
+            this.#state = S.TrailerValue;
+            if (FRAMING_TRAILERS.has(this.#trailerName)) fail(`${this.#trailerName} in the trailer section`);
+          } else if (TCHAR[c] !== 1) fail('invalid trailer field name');
+          else if (this.#trailerName.length <= FRAMING_TRAILER_NAME_MAX) this.#trailerName += String.fromCharCode(UPPER[c] === 1 ? c | 0x20 : c);
           break;
         case S.TrailerValue:
           if (++this.#trailerBytes > this.#maxTrailerBytes) fail('trailer section too large');

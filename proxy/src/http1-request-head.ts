@@ -11,7 +11,7 @@
 
 import { METHODS } from 'node:http';
 import { BadRequestError, HeadersTooLargeError, UnsupportedTransferCodingError } from './errors.js';
-import { COLON, CR, HTAB, latin1, LF, listMembers, REQUEST_VALUE_CHAR, SP, TARGET_CHAR, TCHAR, UPPER } from './http1-syntax.js';
+import { COLON, CR, HTAB, latin1, LF, listMembers, REQUEST_VALUE_CHAR, SP, tabAfterMember, TARGET_CHAR, TCHAR, UPPER } from './http1-syntax.js';
 
 /** llhttp's method list (node:http's METHODS): a method llhttp does not know is never accepted here. */
 const KNOWN_METHODS = new Set(METHODS);
@@ -78,6 +78,30 @@ function describeByte(c: number): string {
   return '0x' + c.toString(16).padStart(2, '0');
 }
 
+/** Bytes of an authority in absolute-form that llhttp's URL parser takes: alnum and !$%&'()*+,-.:;=@[]_~. */
+const AUTHORITY_CHAR = (() => {
+  const t = new Uint8Array(256);
+  for (const c of "!$%&'()*+,-.:;=@[]_~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") t[c.charCodeAt(0)] = 1;
+  return t;
+})();
+
+/**
+ * origin-form (`/...`), asterisk-form (`*`) or absolute-form (`scheme://authority[/...|?...]`, an alphabetic
+ * scheme): RFC 9112 §3.2 within llhttp's grammar, which refuses `a`, `?x`, `http:/a` and `http://{/`.
+ * authority-form is CONNECT's, refused by the app connection.
+ */
+function targetForm(buf: Buffer, start: number, end: number): boolean {
+  const c0 = buf[start]!;
+  if (c0 === 0x2f /* / */) return true;
+  if (c0 === 0x2a /* * */) return end - start === 1;
+  let p = start;
+  while (p < end && (buf[p]! | 0x20) >= 0x61 && (buf[p]! | 0x20) <= 0x7a) p++;
+  if (p === start || end - p < 3 || buf[p] !== COLON || buf[p + 1] !== 0x2f || buf[p + 2] !== 0x2f) return false;
+  p += 3;
+  while (p < end && AUTHORITY_CHAR[buf[p]!] === 1) p++;
+  return p === end || buf[p] === 0x2f || buf[p] === 0x3f /* ? */;
+}
+
 /**
  * Parse `buf[start, end)`, which holds exactly one head ending in CRLF CRLF (the caller found it), into
  * `head`. Throws BadRequestError, HeadersTooLargeError or UnsupportedTransferCodingError.
@@ -105,6 +129,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, head: 
   if (buf[p] !== SP) bad(`invalid byte ${describeByte(buf[p]!)} in the request target`);
   // A request-target has no fragment (RFC 9112 §3.2); forwarding it would sign `%23...` as part of the path.
   if (fragment) bad('the request target has a fragment (#...); a request-target never carries one');
+  if (method !== 'CONNECT' && !targetForm(buf, targetStart, p)) bad('the request target is not in origin-form (/...), absolute-form (scheme://...) or asterisk-form (*)');
   head.target = latin1(buf, targetStart, p);
   p++;
   // "HTTP/1.1" or "HTTP/1.0", exactly, then CRLF.
@@ -173,6 +198,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, head: 
     switch (name) {
       case 'content-length': {
         if (contentLengthSeen) bad('more than one Content-Length');
+        if (tabAfterMember(buf, valueStart, p - 2)) bad(`invalid Content-Length "${value}" (a tab after the number)`);
         contentLengthSeen = true;
         if (value.length === 0 || value.length > CONTENT_LENGTH_MAX_DIGITS + 8) bad(`invalid Content-Length "${value}"`);
         let n = 0;
@@ -193,9 +219,11 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, head: 
       }
       case 'transfer-encoding':
         listMembers(value, (transferEncoding ??= []));
-        if (value.trim() === '' ) bad('empty Transfer-Encoding');
+        if (value === '') bad('empty Transfer-Encoding');
+        if (tabAfterMember(buf, valueStart, p - 2) || value.endsWith(',')) bad('Transfer-Encoding has a tab after a member or ends in an empty member, which llhttp does not read as chunked');
         break;
       case 'connection':
+        if (tabAfterMember(buf, valueStart, p - 2)) bad('a tab after a Connection option, which llhttp does not read as that option');
         listMembers(value, head.connection);
         break;
       case 'expect':

@@ -148,7 +148,7 @@ export class RequestReader implements ChunkSink {
           this.#scanned = 0;
           return;
         }
-        const end = this.#findHeadEnd(buf, start);
+        const end = this.#findHeadEnd(buf, start, Math.min(buf.length, start + this.#limits.maxHeaderSize));
         if (end < 0) {
           this.#headSeen = buf.length - start;
           if (buf.length - start > this.#limits.maxHeaderSize) throw new HeadersTooLargeError();
@@ -187,20 +187,25 @@ export class RequestReader implements ChunkSink {
    * The index just after the CRLF CRLF ending the head that starts at `start`, or -1. Every LF must follow a
    * CR: a bare LF is refused at once rather than after the head timeout.
    */
-  #findHeadEnd(buf: Buffer, start: number): number {
+  #findHeadEnd(buf: Buffer, start: number, limit: number): number {
+    // Nothing past the size limit is looked at, so a head too large is a 431 however its bytes arrive.
     let i = Math.max(start, this.#scanned);
     for (;;) {
-      const lf = buf.indexOf(LF, i);
+      let lf = buf.indexOf(LF, i);
+      if (lf >= limit) lf = -1;
       if (lf < 0) {
         // No end yet. A CR followed by anything but LF can never become a valid head: say so now rather than
         // after the head timeout.
-        for (let cr = buf.indexOf(CR, i); cr >= 0 && cr + 1 < buf.length; cr = buf.indexOf(CR, cr + 1)) {
+        for (let cr = buf.indexOf(CR, i); cr >= 0 && cr + 1 < limit; cr = buf.indexOf(CR, cr + 1)) {
           if (buf[cr + 1] !== LF) throw new BadRequestError('malformed HTTP request: bare CR in the request head');
         }
-        this.#scanned = buf[buf.length - 1] === CR ? buf.length - 1 : buf.length;
+        this.#scanned = buf[limit - 1] === CR ? limit - 1 : limit;
         return -1;
       }
       if (lf === start || buf[lf - 1] !== CR) throw new BadRequestError('malformed HTTP request: bare LF in the request head (lines end in CRLF)');
+      // The same check on the bytes before this LF, which a read ending after them would have made already.
+      const cr = buf.indexOf(CR, i);
+      if (cr < lf - 1) throw new BadRequestError('malformed HTTP request: bare CR in the request head');
       if (lf - 3 >= start && buf[lf - 2] === LF && buf[lf - 3] === CR) return lf + 1;
       i = lf + 1;
     }

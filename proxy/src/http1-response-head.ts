@@ -3,7 +3,7 @@
 // outside the subset below is a protocol error (502 ERR_UPSTREAM_PROTOCOL), never a guess. Proven against
 // undici's llhttp by test/fuzz/differential, like the request parser.
 
-import { COLON, CR, HTAB, latin1, LF, listMembers, REASON_CHAR, RESPONSE_VALUE_CHAR, SP, TCHAR, UPPER } from './http1-syntax.js';
+import { COLON, CR, HTAB, latin1, LF, listMembers, REASON_CHAR, RESPONSE_VALUE_CHAR, SP, tabAfterMember, TCHAR, UPPER } from './http1-syntax.js';
 
 export const enum ResponseBody {
   /** HEAD, 1xx, 204, 304: nothing follows the head. */
@@ -148,6 +148,7 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, head:
     switch (name) {
       case 'content-length': {
         if (contentLength >= 0) bad('more than one Content-Length in the response');
+        if (tabAfterMember(buf, valueStart, p - 2)) bad('invalid Content-Length in the response (a tab after the number)');
         if (value.length === 0 || value.length > 15) bad('invalid Content-Length in the response');
         let n = 0;
         for (let i = 0; i < value.length; i++) {
@@ -160,8 +161,10 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, head:
       }
       case 'transfer-encoding':
         listMembers(value, (transferEncoding ??= []));
+        if (tabAfterMember(buf, valueStart, p - 2) || value.endsWith(',')) bad('response Transfer-Encoding has a tab after a member or ends in an empty member, which llhttp does not read as chunked');
         break;
       case 'connection':
+        if (tabAfterMember(buf, valueStart, p - 2)) bad('a tab after a Connection option in the response, which llhttp does not read as that option');
         listMembers(value, head.connection);
         break;
       case 'keep-alive': {
@@ -175,6 +178,8 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, head:
 
   // RFC 9112 §6.3, in its order.
   const s = head.status;
+  // Refused even where no body follows (HEAD, 1xx, 204, 304), as llhttp does: the pair is never a valid message.
+  if (transferEncoding !== undefined && contentLength >= 0) bad('both Content-Length and Transfer-Encoding in the response');
   if (headRequest || s < 200 || s === 204 || s === 304) {
     head.body = ResponseBody.None;
     return;

@@ -115,6 +115,9 @@ export class ResponseReader implements ChunkSink {
           // 100 Continue, 102, 103 Early Hints: not relayed (the proxy answers Expect itself). 101 would
           // switch protocols on a request that never asked to.
           if (head.status === 101) throw new ResponseProtocolError('the upstream switched protocols (101) without being asked');
+          // llhttp reads nothing after an interim answer that ends the connection (HTTP/1.0 without keep-alive,
+          // Connection: close): neither does this one.
+          if (!head.reusable) throw new ResponseProtocolError('an interim (1xx) response that ends the connection');
           if (end < buf.length) this.#pending = buf.subarray(end);
           continue;
         }

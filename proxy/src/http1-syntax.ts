@@ -49,18 +49,40 @@ export const HTAB = 0x09;
 export const COLON = 0x3a;
 
 /**
- * A comma-separated list value (RFC 9110 §5.6.1) as lower-case trimmed members, empty members dropped.
- * Used for Connection and Transfer-Encoding, whose members are tokens.
+ * A comma-separated list value (RFC 9110 §5.6.1) as lower-case members with OWS (SP, HTAB) removed, empty
+ * members dropped. Used for Connection and Transfer-Encoding, whose members are tokens. Only OWS: String#trim
+ * would also strip 0xA0 (NBSP in latin1), reading `\xa0chunked` as chunked where llhttp does not.
  */
 export function listMembers(value: string, out: string[]): void {
   let start = 0;
   for (let i = 0; i <= value.length; i++) {
     if (i === value.length || value.charCodeAt(i) === 0x2c /* , */) {
-      const m = value.slice(start, i).trim();
-      if (m !== '') out.push(m.toLowerCase());
+      let a = start;
+      let b = i;
+      while (a < b && (value.charCodeAt(a) === SP || value.charCodeAt(a) === HTAB)) a++;
+      while (b > a && (value.charCodeAt(b - 1) === SP || value.charCodeAt(b - 1) === HTAB)) b--;
+      if (b > a) out.push(value.slice(a, b).toLowerCase());
       start = i + 1;
     }
   }
+}
+
+/**
+ * A tab right after a list member, before the next comma or the end of the line (`5\t`, `chunked\t`,
+ * `keep-alive\t, x`): OWS to RFC 9110, but llhttp then does not recognise the member (it refuses such a
+ * Content-Length, does not see chunked, does not see keep-alive). `buf[from, to)` is the field value as sent.
+ */
+export function tabAfterMember(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    if (buf[i] !== HTAB) continue;
+    let k = i - 1;
+    while (k >= from && (buf[k] === SP || buf[k] === HTAB)) k--;
+    if (k < from || buf[k] === 0x2c /* , */) continue;
+    let j = i + 1;
+    while (j < to && (buf[j] === SP || buf[j] === HTAB)) j++;
+    if (j === to || buf[j] === 0x2c) return true;
+  }
+  return false;
 }
 
 /** True when `s` is a non-empty token (every char a tchar). */
