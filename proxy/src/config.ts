@@ -3,6 +3,7 @@
 // half-understood configuration fails later, per request, in ways that are much harder to see.
 
 import { isIP } from 'node:net';
+import { parseCredentialSource, type CredentialSource } from './credential-source.js';
 import { compileAllowlist, type HostAllowlist } from './hosts.js';
 import { resolvePcaEndpoint } from './pca.js';
 
@@ -53,6 +54,8 @@ export interface Config {
   readonly authorizationForwardHeader: string | undefined;
   readonly credentialsRefreshMarginMs: number;
   readonly caRefreshIntervalMs: number;
+  /** Where AWS credentials come from (Pod Identity, IRSA, static keys, or the default chain). */
+  readonly credentialSource: CredentialSource;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -237,5 +240,6 @@ export function parseConfig(env: Env): Config {
     authorizationForwardHeader: fwd === '' ? undefined : fwd,
     credentialsRefreshMarginMs: integer(env, 'CREDENTIALS_REFRESH_MARGIN_S', 900, 1, 86_400) * 1000,
     caRefreshIntervalMs: integer(env, 'CA_REFRESH_INTERVAL_S', 3_600, 5, 604_800) * 1000,
+    credentialSource: parseCredentialSource(env),
   };
 }
