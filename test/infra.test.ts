@@ -109,6 +109,15 @@ function statements(doc: Json): Json[] {
   return (doc.statement ?? []) as Json[];
 }
 
+/** The role's trust policy is this policy document, of one Allow statement: that statement. */
+function onlyTrustStatement(s: Stack, role: string, doc: string): Json {
+  expect(res(s, 'aws_iam_role', role).assume_role_policy).toBe(`\${data.aws_iam_policy_document.${doc}.json}`);
+  const stmts = statements(dat(s, 'aws_iam_policy_document', doc));
+  expect(stmts).toHaveLength(1);
+  expect(stmts[0]!.effect).toBe('Allow');
+  return stmts[0]!;
+}
+
 function allText(s: Stack): string {
   return Object.values(s.files).join('\n');
 }
@@ -129,12 +138,7 @@ beforeAll(async () => {
 
 describe('environment stack: sidecar IAM role', () => {
   it('trusts only pods.eks.amazonaws.com, for both sts:AssumeRole and sts:TagSession', () => {
-    const role = res(env, 'aws_iam_role', 'sidecar');
-    expect(role.assume_role_policy).toBe('${data.aws_iam_policy_document.sidecar_trust.json}');
-    const stmts = statements(dat(env, 'aws_iam_policy_document', 'sidecar_trust'));
-    expect(stmts).toHaveLength(1);
-    const [trust] = stmts as [Json];
-    expect(trust.effect).toBe('Allow');
+    const trust = onlyTrustStatement(env, 'sidecar', 'sidecar_trust');
     expect([...(trust.actions as string[])].sort()).toEqual(['sts:AssumeRole', 'sts:TagSession']);
     expect(trust.principals).toEqual([{ type: 'Service', identifiers: ['pods.eks.amazonaws.com'] }]);
   });
@@ -221,12 +225,7 @@ describe('eks-anywhere stack: the sidecar role on IRSA', () => {
   });
 
   it('trusts only that provider, for sts:AssumeRoleWithWebIdentity, pinning sub and aud with StringEquals', () => {
-    const role = res(eksa, 'aws_iam_role', 'sidecar_irsa');
-    expect(role.assume_role_policy).toBe('${data.aws_iam_policy_document.sidecar_irsa_trust.json}');
-    const stmts = statements(dat(eksa, 'aws_iam_policy_document', 'sidecar_irsa_trust'));
-    expect(stmts).toHaveLength(1);
-    const [trust] = stmts as [Json];
-    expect(trust.effect).toBe('Allow');
+    const trust = onlyTrustStatement(eksa, 'sidecar_irsa', 'sidecar_irsa_trust');
     expect(trust.actions).toEqual(['sts:AssumeRoleWithWebIdentity']);
     expect(trust.principals).toEqual([{ type: 'Federated', identifiers: ['${aws_iam_openid_connect_provider.cluster.arn}'] }]);
     const conditions = (trust.condition as Json[]).map((c) => [c.test, c.variable, c.values]);
