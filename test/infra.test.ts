@@ -109,6 +109,15 @@ function statements(doc: Json): Json[] {
   return (doc.statement ?? []) as Json[];
 }
 
+/** The role's trust policy is this policy document, of one Allow statement: that statement. */
+function onlyTrustStatement(s: Stack, role: string, doc: string): Json {
+  expect(res(s, 'aws_iam_role', role).assume_role_policy).toBe(`\${data.aws_iam_policy_document.${doc}.json}`);
+  const stmts = statements(dat(s, 'aws_iam_policy_document', doc));
+  expect(stmts).toHaveLength(1);
+  expect(stmts[0]!.effect).toBe('Allow');
+  return stmts[0]!;
+}
+
 function allText(s: Stack): string {
   return Object.values(s.files).join('\n');
 }
@@ -116,23 +125,20 @@ function allText(s: Stack): string {
 let env: Stack;
 let cluster: Stack;
 let naming: Stack;
+let eksa: Stack;
 
 beforeAll(async () => {
-  [env, cluster, naming] = await Promise.all([
+  [env, cluster, naming, eksa] = await Promise.all([
     loadStack('environment'),
     loadStack('cluster'),
     loadStack('modules/naming'),
+    loadStack('eks-anywhere'),
   ]);
 });
 
 describe('environment stack: sidecar IAM role', () => {
   it('trusts only pods.eks.amazonaws.com, for both sts:AssumeRole and sts:TagSession', () => {
-    const role = res(env, 'aws_iam_role', 'sidecar');
-    expect(role.assume_role_policy).toBe('${data.aws_iam_policy_document.sidecar_trust.json}');
-    const stmts = statements(dat(env, 'aws_iam_policy_document', 'sidecar_trust'));
-    expect(stmts).toHaveLength(1);
-    const [trust] = stmts as [Json];
-    expect(trust.effect).toBe('Allow');
+    const trust = onlyTrustStatement(env, 'sidecar', 'sidecar_trust');
     expect([...(trust.actions as string[])].sort()).toEqual(['sts:AssumeRole', 'sts:TagSession']);
     expect(trust.principals).toEqual([{ type: 'Service', identifiers: ['pods.eks.amazonaws.com'] }]);
   });
@@ -210,11 +216,64 @@ describe('environment stack: PKI, DNS, registries, outputs', () => {
   });
 });
 
+describe('eks-anywhere stack: the sidecar role on IRSA', () => {
+  it('registers the cluster\'s service account issuer as an IAM OIDC provider with the STS audience', () => {
+    const provider = res(eksa, 'aws_iam_openid_connect_provider', 'cluster');
+    expect(provider.url).toBe('${var.oidc_issuer_url}');
+    expect(provider.client_id_list).toEqual(['sts.amazonaws.com']);
+    expect(one(eksa.variable, 'oidc_issuer_url').validation).toBeDefined();
+  });
+
+  it('trusts only that provider, for sts:AssumeRoleWithWebIdentity, pinning sub and aud with StringEquals', () => {
+    const trust = onlyTrustStatement(eksa, 'sidecar_irsa', 'sidecar_irsa_trust');
+    expect(trust.actions).toEqual(['sts:AssumeRoleWithWebIdentity']);
+    expect(trust.principals).toEqual([{ type: 'Federated', identifiers: ['${aws_iam_openid_connect_provider.cluster.arn}'] }]);
+    const conditions = (trust.condition as Json[]).map((c) => [c.test, c.variable, c.values]);
+    expect(conditions).toEqual([
+      ['StringEquals', '${local.issuer_host_path}:sub', '${local.subjects}'],
+      ['StringEquals', '${local.issuer_host_path}:aud', ['sts.amazonaws.com']],
+    ]);
+    // sub is system:serviceaccount:<namespace>:<name> for exactly the listed service accounts: no wildcard.
+    expect(eksa.locals.subjects).toBe('${[for sa in var.service_accounts : "system:serviceaccount:${sa.namespace}:${sa.name}"]}');
+    expect(eksa.locals.issuer_host_path).toBe('${trimprefix(var.oidc_issuer_url, "https://")}');
+    expect(JSON.stringify(trust)).not.toMatch(/StringLike|\*/);
+  });
+
+  it('has the same least privilege as the Pod Identity role: Invoke in this account and region, this CA\'s certificate only', () => {
+    const policy = res(eksa, 'aws_iam_role_policy', 'sidecar_irsa');
+    expect(policy.role).toBe('${aws_iam_role.sidecar_irsa.id}');
+    expect(policy.policy).toBe('${data.aws_iam_policy_document.sidecar_irsa.json}');
+    const byAction = new Map(statements(dat(eksa, 'aws_iam_policy_document', 'sidecar_irsa')).map((st) => [JSON.stringify(st.actions), st]));
+    expect([...byAction.keys()].sort()).toEqual([JSON.stringify(['acm-pca:GetCertificateAuthorityCertificate']), JSON.stringify(['vpc-lattice-svcs:Invoke'])].sort());
+    expect(byAction.get(JSON.stringify(['acm-pca:GetCertificateAuthorityCertificate']))!.resources).toEqual(['${local.env.ca_arn}']);
+    expect(byAction.get(JSON.stringify(['vpc-lattice-svcs:Invoke']))!.resources).toEqual([
+      'arn:${data.aws_partition.current.partition}:vpc-lattice:${local.region}:${local.env.account_id}:service/*',
+    ]);
+    // The same statement ids as the environment stack's Pod Identity role.
+    const sids = (st: Stack, name: string) => statements(dat(st, 'aws_iam_policy_document', name)).map((x) => x.sid).sort();
+    expect(sids(eksa, 'sidecar_irsa')).toEqual(sids(env, 'sidecar'));
+    expect(eksa.resource.aws_iam_role_policy_attachment).toBeUndefined();
+    expect(allText(eksa)).not.toMatch(/arn:aws:iam::aws:policy\//);
+  });
+
+  it('reads the region, account, prefix and CA from the environment\'s outputs', () => {
+    expect(eksa.locals.env).toBe('${data.terraform_remote_state.environment.outputs}');
+    expect(one(eksa.provider, 'aws').region).toBe('${local.region}');
+    const used = new Set([...allText(eksa).matchAll(/local\.env\.([a-z_]+)/g)].map((m) => m[1]!));
+    expect([...used].sort()).toEqual(['account_id', 'ca_arn', 'name_prefix', 'region']);
+    for (const name of used) expect(Object.keys(env.output), `local.env.${name}`).toContain(name);
+  });
+
+  it('outputs the role ARN as the service account annotation', () => {
+    expect(one(eksa.output, 'service_account_annotations').value).toEqual({ 'eks.amazonaws.com/role-arn': '${aws_iam_role.sidecar_irsa.arn}' });
+  });
+});
+
 describe('region', () => {
   it('is a literal exactly once (the environment variable default); the cluster stack reads it from state', () => {
     const literal = /["'](us|eu|ap|sa|ca|me|af|il|mx)(-gov)?-[a-z]+-\d["']/g;
     const hits: string[] = [];
-    for (const s of [env, cluster, naming]) {
+    for (const s of [env, cluster, naming, eksa]) {
       for (const [name, text] of Object.entries(s.files)) {
         for (const m of text.matchAll(literal)) hits.push(`${s.dir}/${name}: ${m[0]}`);
       }
@@ -230,7 +289,7 @@ describe('region', () => {
 
 describe('pinning', () => {
   it('pins every provider with ~> and a source, and requires a Terraform version', () => {
-    for (const s of [env, cluster]) {
+    for (const s of [env, cluster, eksa]) {
       expect(s.terraform.length).toBeGreaterThan(0);
       const blocks = s.terraform.flatMap((t) => (t.required_providers ?? []) as Json[]);
       expect(blocks.length, s.dir).toBeGreaterThan(0);
@@ -241,7 +300,7 @@ describe('pinning', () => {
         }
       }
     }
-    for (const s of [env, cluster, naming]) {
+    for (const s of [env, cluster, naming, eksa]) {
       expect(s.terraform.some((t) => typeof t.required_version === 'string'), s.dir).toBe(true);
     }
   });
@@ -276,7 +335,7 @@ describe('pinning', () => {
 describe('variables and outputs', () => {
   it('every variable has a description and a type', () => {
     let count = 0;
-    for (const s of [env, cluster, naming]) {
+    for (const s of [env, cluster, naming, eksa]) {
       for (const [name, [v]] of Object.entries(s.variable)) {
         count++;
         expect(v!.description, `${s.dir} var.${name}`).toEqual(expect.any(String));
@@ -294,7 +353,7 @@ describe('variables and outputs', () => {
   });
 
   it('every output has a description', () => {
-    for (const s of [env, cluster, naming]) {
+    for (const s of [env, cluster, naming, eksa]) {
       for (const [name, [o]] of Object.entries(s.output)) {
         expect(o!.description, `${s.dir} output.${name}`).toEqual(expect.any(String));
       }
@@ -444,7 +503,7 @@ describe('references (what terraform validate would catch, for the stack it cann
   const refs = (text: string, re: RegExp): Set<string> => new Set([...text.matchAll(re)].map((m) => m[1]!));
 
   it('every var.*, local.* and module.naming.* used is declared', () => {
-    for (const s of [env, cluster, naming]) {
+    for (const s of [env, cluster, naming, eksa]) {
       const text = code(s);
       for (const v of refs(text, /\bvar\.([a-z0-9_]+)/g)) expect(Object.keys(s.variable), `${s.dir}: var.${v}`).toContain(v);
       for (const l of refs(text, /\blocal\.([a-z0-9_]+)/g)) expect(Object.keys(s.locals), `${s.dir}: local.${l}`).toContain(l);
@@ -455,7 +514,7 @@ describe('references (what terraform validate would catch, for the stack it cann
   });
 
   it('every resource and data source referenced is declared', () => {
-    for (const s of [env, cluster]) {
+    for (const s of [env, cluster, eksa]) {
       const text = code(s);
       for (const m of text.matchAll(/(?<![.\w])(data\.)?((?:aws|helm)_[a-z0-9_]+)\.([a-z0-9_]+)/g)) {
         const [, isData, type, name] = m;
@@ -595,11 +654,11 @@ describe('terraform fmt and terraform test', () => {
   const hasAwsProvider = existsSync(join(mirror, 'registry.terraform.io/hashicorp/aws'));
   const noProvider = terraform && hasAwsProvider ? '' : ` [SKIPPED: needs terraform and the AWS provider in ${mirror}]`;
 
-  // The environment stack needs only the AWS provider; run in a copy so no
-  // .terraform directory or lock file lands in the work tree.
-  async function envWorkdir(): Promise<{ dir: string; env: NodeJS.ProcessEnv }> {
+  // The environment and eks-anywhere stacks need only the AWS provider; run in a
+  // copy so no .terraform directory or lock file lands in the work tree.
+  async function envWorkdir(stack = 'environment'): Promise<{ dir: string; env: NodeJS.ProcessEnv }> {
     const tmp = mkdtempSync(join(tmpdir(), 'infra-env-'));
-    cpSync(join(INFRA, 'environment'), join(tmp, 'infra/environment'), { recursive: true });
+    cpSync(join(INFRA, stack), join(tmp, 'infra', stack), { recursive: true });
     cpSync(join(INFRA, 'modules'), join(tmp, 'infra/modules'), { recursive: true });
     const rc = join(tmp, 'terraformrc');
     writeFileSync(
@@ -607,7 +666,7 @@ describe('terraform fmt and terraform test', () => {
       `provider_installation {\n  filesystem_mirror {\n    path    = ${JSON.stringify(mirror)}\n    include = ["registry.terraform.io/hashicorp/aws"]\n  }\n}\n`,
     );
     const env = { ...process.env, TF_CLI_CONFIG_FILE: rc, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' };
-    const dir = join(tmp, 'infra/environment');
+    const dir = join(tmp, 'infra', stack);
     const init = await runAsync('terraform', ['init', '-backend=false', '-input=false', '-no-color'], { cwd: dir, env, encoding: 'utf8' });
     expect(init.status, init.stdout + init.stderr).toBe(0);
     return { dir, env };
@@ -629,6 +688,30 @@ describe('terraform fmt and terraform test', () => {
     try {
       const r = await runAsync('terraform', ['test', '-no-color'], { cwd: dir, env, encoding: 'utf8', timeout: 300_000 });
       const runs = (readFileSync(join(INFRA, 'environment/tests/environment.tftest.hcl'), 'utf8').match(/^run "/gm) ?? []).length;
+      expect(r.stdout + r.stderr).toContain(`Success! ${runs} passed, 0 failed.`);
+      expect(r.status).toBe(0);
+    } finally {
+      rmSync(resolve(dir, '../..'), { recursive: true, force: true });
+    }
+  });
+
+  it.runIf(terraform && hasAwsProvider)(`terraform validate infra/eks-anywhere (real AWS provider schema)${noProvider}`, async () => {
+    const { dir, env } = await envWorkdir('eks-anywhere');
+    try {
+      const r = await runAsync('terraform', ['validate', '-no-color'], { cwd: dir, env, encoding: 'utf8' });
+      expect(r.stdout + r.stderr).toContain('The configuration is valid');
+      expect(r.status).toBe(0);
+    } finally {
+      rmSync(resolve(dir, '../..'), { recursive: true, force: true });
+    }
+  });
+
+  it.runIf(terraform && hasAwsProvider)(`terraform test infra/eks-anywhere (mocked AWS provider, environment state overridden)${noProvider}`, async () => {
+    const { dir, env } = await envWorkdir('eks-anywhere');
+    try {
+      const r = await runAsync('terraform', ['test', '-no-color'], { cwd: dir, env, encoding: 'utf8', timeout: 300_000 });
+      const runs = (readFileSync(join(INFRA, 'eks-anywhere/tests/eks-anywhere.tftest.hcl'), 'utf8').match(/^run "/gm) ?? []).length;
+      expect(runs).toBeGreaterThan(5);
       expect(r.stdout + r.stderr).toContain(`Success! ${runs} passed, 0 failed.`);
       expect(r.status).toBe(0);
     } finally {

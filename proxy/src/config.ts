@@ -4,6 +4,7 @@
 // harder to see, and fixing one variable per restart of a crash-looping pod is slow.
 
 import { isIP } from 'node:net';
+import { parseCredentialSource, type CredentialSource } from './credential-source.js';
 import { compileAllowlist, type HostAllowlist } from './hosts.js';
 import { resolvePcaEndpoint } from './pca.js';
 
@@ -91,6 +92,8 @@ export interface Config {
   readonly sigv4aRegionSet: string;
   /** H2_MAX_SESSION_AGE_MS: an HTTP/2 session to Lattice takes no new stream after this (Lattice closes at 10 min). */
   readonly h2MaxSessionAgeMs: number;
+  /** Where AWS credentials come from (Pod Identity, IRSA, static keys, or the default chain). */
+  readonly credentialSource: CredentialSource;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -360,6 +363,7 @@ export function parseConfig(env: Env): Config {
     signingAlgorithm,
     sigv4aRegionSet,
     h2MaxSessionAgeMs: p.take(540_000, () => integer(env, 'H2_MAX_SESSION_AGE_MS', 540_000, 1_000, 86_400_000)),
+    credentialSource: p.take<CredentialSource>({ kind: 'default-chain', reason: 'not parsed (configuration invalid)' }, () => parseCredentialSource(env)),
   };
   if (p.list.length > 0) throw new ConfigError(p.list);
   return config;

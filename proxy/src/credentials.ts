@@ -8,6 +8,7 @@ import type { Logger } from './logging.js';
 import type { Metrics } from './metrics.js';
 import type { Credentials } from './signer.js';
 import { backoffDelay } from './backoff.js';
+import { CredentialSourceError } from './credential-source.js';
 
 export type CredentialProvider = () => Promise<Credentials>;
 
@@ -131,8 +132,17 @@ export class CredentialCache {
       this.#lastError = err instanceof Error ? err.message : String(err);
       metrics.credentialRefresh('failure');
       const delay = backoffDelay(this.#failures - 1, this.#o.retryBaseMs, this.#o.retryCapMs);
+      // The provider, URL, status and STS or agent code as fields too, so log queries need not parse the text.
+      const d = err instanceof CredentialSourceError ? err.diagnosis : undefined;
       logger.warn(
-        { event: 'credentials_refresh_failed', error: this.#lastError, attempt: this.#failures, retryInMs: delay, haveValidCredentials: this.current() !== undefined },
+        {
+          event: 'credentials_refresh_failed',
+          error: this.#lastError,
+          ...(d ? { provider: d.provider, url: d.url, httpStatus: d.httpStatus, code: d.code, hint: d.hint } : {}),
+          attempt: this.#failures,
+          retryInMs: delay,
+          haveValidCredentials: this.current() !== undefined,
+        },
         'credential refresh failed',
       );
       this.#schedule(delay);

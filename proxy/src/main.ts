@@ -1,8 +1,8 @@
 // Wiring and lifecycle: parse config, create every component, start them, and shut down cleanly on SIGTERM.
 
-import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { createAdminServer } from './admin.js';
 import { ConfigError, parseConfig, type Config } from './config.js';
+import { describeSource, loadCredentialSource } from './credential-source.js';
 import { CredentialCache } from './credentials.js';
 import { LogWriter } from './log-writer.js';
 import { AccessLog, createLogger } from './logging.js';
@@ -53,9 +53,11 @@ async function main(): Promise<void> {
   const metrics = createMetrics();
   const ticker = new Ticker(tickFor([config.connectTimeoutMs, config.upstreamTimeoutMs, config.requestTimeoutMs, config.upstreamKeepAliveTimeoutMs]));
 
+  // Only the SDK provider of the configured source is loaded; a new provider per refresh re-reads the token files.
+  const source = await loadCredentialSource(config.credentialSource, { region: config.region });
+  logger.info({ event: 'credentials_source', ...describeSource(source.source) }, 'credential source');
   const credentials = new CredentialCache({
-    // A new chain per refresh: the default chain memoises, and the Pod Identity token file must be re-read.
-    providerFactory: () => defaultProvider(),
+    providerFactory: source.providerFactory,
     refreshMarginMs: config.credentialsRefreshMarginMs,
     logger,
     metrics,

@@ -64,7 +64,8 @@ export class TrustStore {
   #timers = new Set<NodeJS.Timeout>();
   #stopped = false;
   #pca: PcaClient | undefined;
-  #lastError: string | undefined;
+  /** The current failure of each source; a source that loads clears its own, so /readyz never shows a stale cause. */
+  #errors = new Map<'file' | 'pca', string>();
 
   constructor(options: TrustOptions) {
     this.#o = options;
@@ -76,7 +77,7 @@ export class TrustStore {
   }
 
   get lastError(): string | undefined {
-    return this.#lastError;
+    return this.#errors.size === 0 ? undefined : [...this.#errors.values()].join('; ');
   }
 
   /** The context for the current roots. With no CA configured it is ready at once. */
@@ -127,6 +128,7 @@ export class TrustStore {
     const started = performance.now();
     try {
       const text = await readFile(file, 'utf8');
+      this.#errors.delete('file');
       if (text !== this.#fileText) {
         const pems = parsePemBundle(text, `CA_FILE ${file}`);
         this.#fileText = text;
@@ -136,10 +138,11 @@ export class TrustStore {
       }
       this.#later(() => void this.#loadFile(0), this.#o.filePollMs ?? 10_000);
     } catch (err) {
-      this.#lastError = (err as Error).message;
+      const error = (err as Error).message;
+      this.#errors.set('file', error);
       this.#o.metrics.caLoad('file', 'failure', 0);
       const delay = this.#filePems ? (this.#o.filePollMs ?? 10_000) : backoffDelay(attempt, this.#o.retryBaseMs ?? 1_000, this.#o.retryCapMs ?? 30_000);
-      this.#o.logger.warn({ event: 'ca_file_failed', file, error: this.#lastError, retryInMs: delay, keptPrevious: this.#filePems !== undefined }, 'could not load CA_FILE');
+      this.#o.logger.warn({ event: 'ca_file_failed', file, error, retryInMs: delay, keptPrevious: this.#filePems !== undefined }, 'could not load CA_FILE');
       this.#later(() => void this.#loadFile(attempt + 1), delay);
     }
   }
@@ -154,6 +157,7 @@ export class TrustStore {
       const out = await this.#pca!.getCertificateAuthorityCertificate(arn);
       // For a subordinate CA the chain up to the root comes separately; trust all of it.
       const text = out.certificate + '\n' + (out.certificateChain ?? '');
+      this.#errors.delete('pca');
       if (text !== this.#pcaText) {
         const pems = parsePemBundle(text, `CA ${arn}`);
         this.#pcaText = text;
@@ -165,11 +169,12 @@ export class TrustStore {
     } catch (err) {
       if (this.#stopped) return; // aborted by stop()
       // A PcaError already names the call, the ARN and the cause.
-      this.#lastError = err instanceof PcaError ? err.message : `GetCertificateAuthorityCertificate ${arn}: ${(err as Error).message}`;
+      const error = err instanceof PcaError ? err.message : `GetCertificateAuthorityCertificate ${arn}: ${(err as Error).message}`;
+      this.#errors.set('pca', error);
       this.#o.metrics.caLoad('pca', 'failure', 0);
       const delay = backoffDelay(attempt, this.#o.retryBaseMs ?? 1_000, this.#o.retryCapMs ?? 30_000);
       this.#o.logger.warn(
-        { event: 'ca_fetch_failed', code: err instanceof PcaError ? err.code : undefined, error: this.#lastError, retryInMs: delay, keptPrevious: this.#pcaPems !== undefined },
+        { event: 'ca_fetch_failed', code: err instanceof PcaError ? err.code : undefined, error, retryInMs: delay, keptPrevious: this.#pcaPems !== undefined },
         'could not fetch the Private CA root',
       );
       this.#later(() => void this.#loadPca(attempt + 1), delay);

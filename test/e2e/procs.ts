@@ -15,6 +15,8 @@ export interface StartOptions {
   env: Record<string, string>;
   /** run as this uid/gid (setpriv, supplementary groups cleared); root when absent */
   user?: { uid: number; gid: number };
+  /** working directory; the supervisor's when absent (a non-root process needs one it can enter) */
+  cwd?: string;
   /** resolves with the first stdout line for which it returns a value */
   readyLine?: (line: string) => unknown;
   timeoutMs?: number;
@@ -57,7 +59,7 @@ export class Supervisor {
     const scanDir = logDir();
     const child = spawn('ip', ['netns', 'exec', opts.ns, ...wrapper, opts.cmd, ...opts.args], {
       env: scanDir === undefined ? opts.env : { ...opts.env, [LOG_DIR_ENV]: scanDir },
-      cwd: this.cwd,
+      cwd: opts.cwd ?? this.cwd,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

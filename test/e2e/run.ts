@@ -1,13 +1,17 @@
 // `npm run e2e`: the seed's cross-cluster checks through the real kernel. Two "pod" namespaces (one per EKS
-// cluster) get the init container's iptables rules, the Pod Identity agent and the built proxy; a "lattice"
-// namespace holds the Lattice-like verifier in front of the two demo apps. An app process in each pod then runs
-// plain `curl http://demo-clusterN.example.com/`, exactly as in the seed. See test/e2e/README.md.
+// cluster) get the init container's iptables rules, the Pod Identity agent and the built proxy; a third stands for
+// an EKS Anywhere cluster on IRSA (no agent: a projected service-account token, STS and the cluster's OIDC issuer);
+// a "lattice" namespace holds the Lattice-like verifier in front of the two demo apps, the PCA, STS and the issuer.
+// An app process in each pod then runs plain `curl http://demo-clusterN.example.com/`, exactly as in the seed.
+// See test/e2e/README.md.
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync, accessSync, constants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { seedScenario, SEED_CA_ARN, SEED_REGION, type SeedCaller } from '../emulators/scenario.js';
+import { createSigningKey, mintServiceAccountToken, type SigningKey } from '../emulators/oidc.js';
+import { seedScenario, SEED_CA_ARN, SEED_REGION, type IrsaCaller, type SeedCaller } from '../emulators/scenario.js';
+import { tokenSha256 } from '../emulators/sts.js';
 import {
   addAddress,
   addRoute,
@@ -24,10 +28,11 @@ import {
 } from './netns.js';
 import { Supervisor, tail, type Proc } from './procs.js';
 import { curlIn, describe, Report, type HttpResult } from './report.js';
+import { stageProxy } from './stage.js';
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const ENTRYPOINT = join(REPO, 'init-iptables/entrypoint.sh');
-const PROXY_MAIN = join(REPO, 'proxy/dist/main.js');
+const BUILT_MAIN = join(REPO, 'proxy/dist/main.js');
 const EMULATOR_CLI = join(REPO, 'test/emulators/cli.ts');
 const MARKER = join(REPO, 'test/e2e/marker.ts');
 const OVERALL_TIMEOUT_MS = 300_000;
@@ -50,13 +55,21 @@ const UNUSED_V4 = '169.254.171.99';
 const PCA_V4 = '169.254.180.10';
 const PCA_PORT = 8443;
 const AGENT_V4 = '169.254.170.23';
+/** STS and the EKS Anywhere cluster's service-account issuer: outside the captured range, like their public endpoints */
+const STS_V4 = '169.254.180.11';
+const OIDC_V4 = '169.254.180.12';
+const OIDC_ISSUER_PATH = '/id/EKSA0CLUSTER3';
+/** STS credentials this short make the IRSA proxy refresh within the run (at half their life) */
+const IRSA_CREDENTIALS_S = 30;
 const PROXY_PORT = 8080;
 const ADMIN_PORT = 9901;
 
 interface Pod {
-  key: 'cluster1' | 'cluster2';
+  key: 'cluster1' | 'cluster2' | 'eksa';
   ns: string;
+  /** the EKS Pod Identity caller; the EKS Anywhere pod has an IRSA caller instead */
   caller: SeedCaller;
+  irsa?: IrsaCaller;
   link: { pod4: string; lat4: string; pod6: string; lat6: string };
   /** cluster1 trusts the CA fetched from the (emulated) Private CA by ARN, cluster2 a CA file: both paths run */
   caMode: 'arn' | 'file';
@@ -114,12 +127,18 @@ class E2e {
   readonly tmp = mkdtempSync(join(tmpdir(), `lsp-e2e-${process.pid}-`));
   readonly sup = new Supervisor(this.tmp, REPO);
   readonly lat = nsName('lattice');
-  readonly scenario = seedScenario({ domain: 'example.com' });
+  readonly scenario = seedScenario({ domain: 'example.com', irsa: true });
   readonly iamKey = randomBytes(32).toString('hex');
   readonly pods: Pod[];
   readonly created: string[] = [];
   lattice?: Proc;
   marker?: Proc;
+  sts?: Proc;
+  /** the EKS Anywhere issuer's signing key: this runner mints the pod's projected tokens with it */
+  oidcKey?: SigningKey;
+  readonly issuerUrl = `http://${OIDC_V4}${OIDC_ISSUER_PATH}`;
+  /** proxy/dist/main.js staged where uid 1337 can read it */
+  proxyMain = BUILT_MAIN;
   /** false when this kernel cannot do IPv6 nat: the IPv6 checks are then reported as SKIP, loudly */
   ipv6 = true;
   ipv6Reason = '';
@@ -129,15 +148,17 @@ class E2e {
   constructor() {
     // The non-root proxy must read the CA file and its token under this directory.
     chmodSync(this.tmp, 0o755);
-    const mk = (key: 'cluster1' | 'cluster2', n: number, caMode: 'arn' | 'file'): Pod => ({
+    const mk = (key: Pod['key'], n: number, caMode: 'arn' | 'file'): Pod => ({
       key,
       ns: nsName(`pod${n}`),
-      caller: this.scenario.callers[key],
+      // The EKS Anywhere pod has no Pod Identity caller; its proxy signs as the IRSA role.
+      caller: this.scenario.callers[key === 'eksa' ? 'cluster1' : key],
+      ...(key === 'eksa' ? { irsa: this.scenario.irsa as IrsaCaller } : {}),
       link: { pod4: `169.254.20${n}.2/30`, lat4: `169.254.20${n}.1/30`, pod6: `fd00:ec2:81:${n}::2/64`, lat6: `fd00:ec2:81:${n}::1/64` },
       caMode,
       dir: join(this.tmp, `pod${n}`),
     });
-    this.pods = [mk('cluster1', 1, 'arn'), mk('cluster2', 2, 'file')];
+    this.pods = [mk('cluster1', 1, 'arn'), mk('cluster2', 2, 'file'), mk('eksa', 3, 'arn')];
   }
 
   emulatorEnv(): Record<string, string> {
@@ -160,7 +181,7 @@ class E2e {
     this.guard();
     await createNamespace(this.lat);
     this.created.push(this.lat);
-    for (const addr of [...Object.values(SERVICE_V4), MARKER_V4, PCA_V4]) await addAddress(this.lat, `${addr}/32`);
+    for (const addr of [...Object.values(SERVICE_V4), MARKER_V4, PCA_V4, STS_V4, OIDC_V4]) await addAddress(this.lat, `${addr}/32`);
     if (this.ipv6) for (const addr of [...Object.values(SERVICE_V6), MARKER_V6]) await addAddress(this.lat, `${addr}/128`);
     for (const pod of this.pods) {
       this.guard();
@@ -175,7 +196,9 @@ class E2e {
       await addRoute(pod.ns, '169.254.171.0/24', via4);
       await addRoute(pod.ns, `${PCA_V4}/32`, via4);
       if (this.ipv6) await addRoute(pod.ns, 'fd00:ec2:80::/64', via6);
-      await addAddress(pod.ns, `${AGENT_V4}/32`);
+      // EKS Anywhere: no Pod Identity agent on the node, STS reached like its regional endpoint.
+      if (pod.irsa) await addRoute(pod.ns, `${STS_V4}/32`, via4);
+      else await addAddress(pod.ns, `${AGENT_V4}/32`);
       const hosts: Array<[string, string]> = [];
       for (const svc of this.scenario.services) {
         hosts.push([SERVICE_V4[svc.name] as string, svc.hostname]);
@@ -207,10 +230,21 @@ class E2e {
     // '::' is dual-stack: one listener answers on every service address, IPv4 and IPv6, like Lattice's VIPs.
     this.lattice = await this.startEmulator('lattice', this.lat, [
       'lattice', '--host', '::', '--port', '443', '--cert', join(pki, 'server.pem'), '--key', join(pki, 'server-key.pem'),
-      '--region', SEED_REGION, '--seed-services', targets.join(','), '--domain', this.scenario.domain,
+      '--region', SEED_REGION, '--seed-services', targets.join(','), '--domain', this.scenario.domain, '--irsa', 'true',
     ]);
     await this.startEmulator('pca', this.lat, [
       'pca', '--host', PCA_V4, '--port', String(PCA_PORT), '--ca-arn', SEED_CA_ARN, '--ca-cert', caFile, '--region', SEED_REGION,
+    ]);
+    // The EKS Anywhere cluster's service-account issuer (its discovery documents are public, so STS fetches the
+    // JWKS from it), and STS trusting it for the IRSA caller's service account only.
+    this.oidcKey = createSigningKey();
+    const keyFile = join(this.tmp, 'oidc-signer.pem');
+    writeFileSync(keyFile, this.oidcKey.privateKeyPem, { mode: 0o600 });
+    await this.startEmulator('oidc', this.lat, ['oidc', '--host', OIDC_V4, '--port', '80', '--key-file', keyFile, '--issuer-path', OIDC_ISSUER_PATH]);
+    const irsa = this.scenario.irsa as IrsaCaller;
+    this.sts = await this.startEmulator('sts', this.lat, [
+      'sts', '--host', STS_V4, '--port', '80', '--role-arn', irsa.roleArn, '--issuer', this.issuerUrl, '--subjects', irsa.subject,
+      '--duration', String(IRSA_CREDENTIALS_S),
     ]);
     this.marker = await this.sup.start({
       name: 'marker',
@@ -224,7 +258,23 @@ class E2e {
     return { caFile };
   }
 
+  /** Writes a fresh projected token into the EKS Anywhere pod's token file, as the kubelet does; returns its hash. */
+  writeIrsaToken(pod: Pod): string {
+    const irsa = pod.irsa as IrsaCaller;
+    const token = mintServiceAccountToken(this.oidcKey as SigningKey, { issuer: this.issuerUrl, namespace: irsa.namespace, serviceAccount: irsa.serviceAccount });
+    writeFileSync(this.irsaTokenFile(pod), token, { mode: 0o644 });
+    return tokenSha256(token);
+  }
+
+  irsaTokenFile(pod: Pod): string {
+    return join(pod.dir, 'token');
+  }
+
   async startAgent(pod: Pod): Promise<string> {
+    if (pod.irsa) {
+      this.writeIrsaToken(pod);
+      return this.irsaTokenFile(pod);
+    }
     // Written before the agent starts so it keeps this file (and its mode): the non-root proxy reads it, as the
     // projected service-account token is readable by the pod's containers on EKS.
     const tokenFile = join(pod.dir, 'eks-pod-identity-token');
@@ -284,17 +334,26 @@ class E2e {
       ADMIN_PORT: String(ADMIN_PORT),
       AWS_REGION: SEED_REGION,
       APP_DOMAIN: this.scenario.domain,
-      AWS_CONTAINER_CREDENTIALS_FULL_URI: `http://${AGENT_V4}/v1/credentials`,
-      AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: tokenFile,
       LOG_LEVEL: 'info',
     };
+    if (pod.irsa) {
+      // What the pod identity webhook injects, plus the STS endpoint of this topology.
+      env.AWS_ROLE_ARN = pod.irsa.roleArn;
+      env.AWS_WEB_IDENTITY_TOKEN_FILE = tokenFile;
+      env.AWS_ENDPOINT_URL_STS = `http://${STS_V4}`;
+    } else {
+      env.AWS_CONTAINER_CREDENTIALS_FULL_URI = `http://${AGENT_V4}/v1/credentials`;
+      env.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE = tokenFile;
+    }
     if (pod.caMode === 'arn') {
       env.CA_ARN = SEED_CA_ARN;
       env.AWS_ENDPOINT_URL_ACM_PCA = `http://${PCA_V4}:${PCA_PORT}`;
     } else {
       env.CA_FILE = caFile;
     }
-    pod.proxy = await this.sup.start({ name: `proxy-${pod.key}`, ns: pod.ns, cmd: process.execPath, args: [PROXY_MAIN], env, user: PROXY_USER });
+    pod.proxy = await this.sup.start({
+      name: `proxy-${pod.key}`, ns: pod.ns, cmd: process.execPath, args: [this.proxyMain], env, user: PROXY_USER, cwd: this.tmp,
+    });
     const deadline = Date.now() + 30_000;
     let last: HttpResult = { status: 0, body: '', error: 'not asked yet' };
     while (Date.now() < deadline) {
@@ -336,24 +395,32 @@ class E2e {
   }
 
   /** The Lattice emulator prints its request log on SIGUSR2. */
-  async latticeLog(): Promise<Array<Record<string, unknown>>> {
-    const proc = this.lattice;
-    if (!proc) throw new Error('lattice not started');
+  latticeLog(): Promise<Array<Record<string, unknown>>> {
+    return this.dumpLog(this.lattice, 'log');
+  }
+
+  /** STS prints its call log (token hashes, never tokens) on SIGUSR2. */
+  stsCalls(): Promise<Array<Record<string, unknown>>> {
+    return this.dumpLog(this.sts, 'calls');
+  }
+
+  private async dumpLog(proc: Proc | undefined, key: string): Promise<Array<Record<string, unknown>>> {
+    if (!proc) throw new Error('emulator not started');
     const from = proc.lines.length;
     process.kill(proc.pid, 'SIGUSR2');
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline) {
       for (const line of proc.lines.slice(from)) {
         const j = jsonLine(line);
-        if (j && Array.isArray(j.log)) return j.log as Array<Record<string, unknown>>;
+        if (j && Array.isArray(j[key])) return j[key] as Array<Record<string, unknown>>;
       }
       await new Promise((r) => setTimeout(r, 50));
     }
-    throw new Error('lattice did not print its log after SIGUSR2');
+    throw new Error(`${proc.name} did not print its ${key} after SIGUSR2`);
   }
 
   async seedChecks(): Promise<void> {
-    const [pod1, pod2] = this.pods as [Pod, Pod];
+    const [pod1, pod2] = this.pods as [Pod, Pod, Pod];
     const svc = (name: string) => this.scenario.services.find((s) => s.name === name)!;
     const allowed = (from: Pod, to: string, ipFlag: string[] = []) =>
       this.report.check(`${from.key} -> ${to}${ipFlag.join(' ') ? ` (curl ${ipFlag.join(' ')})` : ''}: 200 Hello from ${svc(to).app}`, async () => {
@@ -402,8 +469,56 @@ class E2e {
     });
   }
 
+  /** The EKS Anywhere pod on IRSA: allowed and denied by role, and a rotated token used at the next refresh. */
+  async irsaChecks(): Promise<void> {
+    const pod = this.pods.find((p) => p.irsa) as Pod;
+    const irsa = pod.irsa as IrsaCaller;
+    const roleName = irsa.roleArn.split('/').pop() as string;
+    const curl = (host: string) => curlIn(pod.ns, APP_USER, [`http://${host}/`]);
+    const issued = async () => (await this.stsCalls()).filter((c) => c.outcome === 'issued');
+    const proxyLines = () => (pod.proxy?.lines ?? []).map(jsonLine).filter((j): j is Record<string, unknown> => j !== undefined);
+
+    out('--- EKS Anywhere pod on IRSA (no Pod Identity agent: STS AssumeRoleWithWebIdentity) ---');
+    await this.report.check(`eksa -> ${irsa.allowedHostname}: 200, the service policy allows role ${roleName}`, async () => {
+      const r = await curl(irsa.allowedHostname);
+      return { ok: r.status === 200 && /^Requesting to Pod\(.+\): Hello from demo-cluster1-v1$/.test(r.body.trim()), detail: describe(r) };
+    });
+    await this.report.check(`eksa -> ${irsa.deniedHostname}: 403 AccessDeniedException from Lattice, naming the assumed role`, async () => {
+      const r = await curl(irsa.deniedHostname);
+      const ok = r.status === 403 && r.body.startsWith(`AccessDeniedException: User: arn:aws:sts::${this.scenario.accountId}:assumed-role/${roleName}/`);
+      return { ok, detail: describe(r) };
+    });
+    await this.report.check('Lattice verified the IRSA call with the key STS issued for the pod\'s token', async () => {
+      const calls = await issued();
+      const log = await this.latticeLog();
+      const entry = log.filter((e) => e.host === irsa.allowedHostname && e.status === 200 && String(e.principalArn).includes(`assumed-role/${roleName}/`)).pop();
+      const first = calls[0];
+      const ok = entry !== undefined && first !== undefined && entry.verified === true && entry.accessKeyId === first.accessKeyId;
+      return { ok, detail: `${calls.length} STS credential(s) issued; Lattice entry ${entry ? `${String(entry.principalArn)} key …${String(entry.accessKeyId).slice(-4)}` : 'missing'}` };
+    });
+    await this.report.check('the kubelet rotates the token file: the next refresh calls STS with the new token, and requests sign with its credentials', async () => {
+      const before = await issued();
+      const newHash = this.writeIrsaToken(pod);
+      // STS credentials live IRSA_CREDENTIALS_S; the proxy refreshes at half their life, re-reading the file.
+      const deadline = Date.now() + (IRSA_CREDENTIALS_S + 10) * 1000;
+      let used: Record<string, unknown> | undefined;
+      while (Date.now() < deadline && used === undefined) {
+        await new Promise((r) => setTimeout(r, 1000));
+        used = (await issued()).find((c) => c.tokenSha256 === newHash);
+      }
+      const r = await curl(irsa.allowedHostname);
+      const entry = (await this.latticeLog()).filter((e) => e.host === irsa.allowedHostname && e.status === 200).pop();
+      const refreshes = proxyLines().filter((l) => l.event === 'credentials_refreshed').length;
+      const ok = used !== undefined && !before.some((c) => c.tokenSha256 === newHash) && r.status === 200 && entry?.accessKeyId === used.accessKeyId;
+      return {
+        ok,
+        detail: `${before.length} STS call(s) before the rotation; ${used ? `the new token (sha256 ${newHash.slice(0, 12)}…) was used` : 'the new token was never used'}; ${refreshes} refreshes; then ${describe(r)}, signed with ${entry?.accessKeyId === used?.accessKeyId ? 'its' : 'another'} key`,
+      };
+    });
+  }
+
   async captureChecks(): Promise<void> {
-    const [pod1] = this.pods as [Pod, Pod];
+    const [pod1] = this.pods as [Pod, Pod, Pod];
     out('--- what is captured and what is not ---');
     const families: Array<readonly [string, string]> = [['IPv4', `http://${MARKER_V4}/`]];
     if (this.ipv6) families.push(['IPv6', `http://[${MARKER_V6}]/`]);
@@ -500,15 +615,16 @@ class E2e {
     }
     await this.checkNoNetAdmin(this.pods[0] as Pod);
     await this.seedChecks();
+    await this.irsaChecks();
     await this.captureChecks();
   }
 
   dumpLogsOnFailure(): void {
     if (this.report.failed === 0) return;
     out('--- last output of each process ---');
-    for (const p of [this.lattice, this.marker, ...this.pods.map((x) => x.proxy)]) {
+    for (const p of [this.lattice, this.marker, this.sts, ...this.pods.map((x) => x.proxy)]) {
       // The Lattice log dumps asked for by the checks are not output worth repeating.
-      if (p) out(`${p.name} (pid ${p.pid}):\n${tail(p.lines.filter((l) => !l.startsWith('{"log":')), 20)}`);
+      if (p) out(`${p.name} (pid ${p.pid}):\n${tail(p.lines.filter((l) => !l.startsWith('{"log":') && !l.startsWith('{"calls":')), 20)}`);
     }
   }
 }
@@ -528,17 +644,26 @@ async function main(): Promise<number> {
   const missing = missingTools();
   if (missing.length > 0) {
     e2e.report.record('prerequisites', false, `missing: ${missing.join(', ')}`);
-  } else if (!existsSync(PROXY_MAIN)) {
-    e2e.report.record('prerequisites', false, `${PROXY_MAIN} not found: run \`npm run build\` first (npm run e2e does)`);
+  } else if (!existsSync(BUILT_MAIN)) {
+    e2e.report.record('prerequisites', false, `${BUILT_MAIN} not found: run \`npm run build\` first (npm run e2e does)`);
   }
   if (e2e.report.failed === 0) {
-    // The sidecar runs as uid 1337 / gid 0 like in the pod; a checkout under a private home would hide it.
-    const probe = await run('setpriv', [
-      `--reuid=${PROXY_USER.uid}`, `--regid=${PROXY_USER.gid}`, '--clear-groups',
-      'sh', '-c', 'test -r "$1" && test -r "$2"', 'sh', PROXY_MAIN, join(REPO, 'node_modules/pino/package.json'),
-    ]);
-    if (probe.code !== 0) {
-      e2e.report.record('prerequisites', false, `uid ${PROXY_USER.uid} gid ${PROXY_USER.gid} cannot read ${PROXY_MAIN} or node_modules: make the checkout and its parent directories readable (o+rx)`);
+    // The sidecar runs as uid 1337 / gid 0 like in the pod: it runs a staged copy of proxy/dist and the production
+    // node_modules under the run's directory, so the checkout itself may sit under a private (0700) home.
+    try {
+      const staged = await stageProxy(REPO, join(e2e.tmp, 'stage'));
+      e2e.proxyMain = staged.main;
+      const probe = await run('setpriv', [
+        `--reuid=${PROXY_USER.uid}`, `--regid=${PROXY_USER.gid}`, '--clear-groups',
+        process.execPath, '-e', 'import(process.argv[1]).then(() => 0)', join(e2e.tmp, 'stage/node_modules/pino/pino.js'),
+      ], { cwd: e2e.tmp });
+      e2e.report.record(
+        `the proxy and its ${staged.packages} production packages are staged where uid ${PROXY_USER.uid} can load them`,
+        probe.code === 0,
+        probe.code === 0 ? staged.main : `uid ${PROXY_USER.uid} cannot load the staged pino: ${probe.stderr.trim()}`,
+      );
+    } catch (err) {
+      e2e.report.record('prerequisites', false, `staging the proxy failed: ${(err as Error).message}`);
     }
   }
   if (e2e.report.failed > 0) {

@@ -19,7 +19,7 @@ Commands:
                   "authPolicy":{...}}], "serviceNetworkPolicy":{...}, "staticUsers":[...]}
                 (a service may add "protocolVersion":"HTTP1"|"HTTP2"|"GRPC"; the config may set maxConnectionAgeMs,
                 idleTimeoutMs, alpnProtocols) or --seed-services TARGET_HOST:PORT1,TARGET_HOST:PORT2 for the seed scenario's two services and
-                policies (demo-cluster1/2.<--domain example.com>).
+                policies (demo-cluster1/2.<--domain example.com>; --irsa true adds the IRSA role to demo-cluster1's).
                 ready: {"ready":true,"url":"https://HOST:PORT","serviceArns":{...}}
                 SIGUSR2 prints the request log (no secrets) as one JSON line {"log":[...]}.
   demo-target   --host --port --app demo-cluster1-v1 --pod-name NAME
@@ -28,8 +28,20 @@ Commands:
   echo-target   --host --port
   make-pki      --out DIR --dns a.example.com,b.example.com [--ip 169.254.171.1,127.0.0.1]
                 writes ca.pem, ca-key.pem, server.pem, server-key.pem; prints {"ready":true,"out":DIR,...}
-  seed-world    [--host 127.0.0.1] [--iam-key K]: the whole seed scenario in one process (demo, manual tries);
-                prints URLs, ports, token files and the CA path.
+  seed-world    [--host 127.0.0.1] [--iam-key K] [--irsa true]: the whole seed scenario in one process (demo,
+                manual tries); prints URLs, ports, token files and the CA path (--irsa: also the OIDC issuer, STS
+                and the IRSA caller's token file; demo-cluster1 then allows the IRSA role).
+  oidc          --host --port --key-file signer.pem [--issuer-path /id/HEX] [--public-url URL]: a service-account
+                issuer (discovery + JWKS); the key file is created (RSA 2048, PKCS#8) when missing.
+                ready: {"ready":true,"url":ISSUER_URL,"jwksUri":...,"kid":...}
+  mint-sa-token --key-file signer.pem --issuer URL --namespace NS --service-account SA [--audience sts.amazonaws.com]
+                [--ttl 86400] --out FILE: writes a projected service-account token (mode 0644); prints
+                {"ready":true,"out":FILE,"tokenSha256":...} (never the token)
+  sts           --host --port --iam-key K --config sts.json with {"roles":[{"roleArn":...,"trustPolicy":{...}}],
+                "oidcProviders":[{"url":ISSUER_URL,"clientIds":["sts.amazonaws.com"]}]}, or --role-arn R --issuer URL
+                --subjects system:serviceaccount:NS:SA[,...] for an IRSA trust policy; [--duration 3600]
+                ready: {"ready":true,"url":"http://HOST:PORT"}; SIGUSR2 prints the call log {"calls":[...]}
+                (token SHA-256s, never tokens).
 `;
 
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -43,6 +55,9 @@ import { startLattice, type LatticeServiceConfig } from './lattice.js';
 import { startDemoTarget, startEchoTarget } from './demo-target.js';
 import { startGrpcTarget } from './grpc-target.js';
 import { seedScenario, startSeedWorld } from './scenario.js';
+import { createSigningKey, mintServiceAccountToken, signingKeyFromPem, startOidcIssuer } from './oidc.js';
+import { irsaTrustPolicy, startStsEmulator, tokenSha256, type StsOidcProvider, type StsRole } from './sts.js';
+import { parseRoleArn } from './iam.js';
 import type { PolicyDocument } from './policy.js';
 import type { StaticUser } from './iam.js';
 
@@ -51,7 +66,8 @@ type Flags = Record<string, string | undefined>;
 const FLAG_NAMES = [
   'config', 'host', 'port', 'iam-key', 'role-arn', 'token', 'token-file', 'tags', 'ttl', 'session-name', 'ca-arn',
   'ca-cert', 'chain', 'region', 'cert', 'key', 'account-id', 'max-skew', 'seed-services', 'domain', 'app', 'pod-name',
-  'out', 'dns', 'ip',
+  'out', 'dns', 'ip', 'irsa', 'key-file', 'issuer-path', 'public-url', 'issuer', 'namespace', 'service-account',
+  'audience', 'subjects', 'duration',
 ] as const;
 
 const camel = (s: string): string => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -185,7 +201,7 @@ async function main(): Promise<void> {
         if (targets.length !== 2 || targets.some((t) => !t.host || !Number.isInteger(t.port))) {
           throw new UsageError('--seed-services expects HOST:PORT,HOST:PORT (demo-cluster1 target, demo-cluster2 target)');
         }
-        const scenario = seedScenario({ domain: flags.domain });
+        const scenario = seedScenario({ domain: flags.domain, irsa: flags.irsa === 'true' });
         services = scenario.services.map((s, i) => ({ hostname: s.hostname, target: targets[i] as { host: string; port: number }, authPolicy: s.authPolicy }));
         serviceNetworkPolicy = scenario.serviceNetworkPolicy;
       }
@@ -245,8 +261,59 @@ async function main(): Promise<void> {
       ready({ out, files });
       return;
     }
+    case 'oidc': {
+      const keyFile = need(flags, 'key-file');
+      if (!existsSync(keyFile)) writeFileSync(keyFile, createSigningKey().privateKeyPem, { mode: 0o600 });
+      const issuer = await startOidcIssuer({
+        host,
+        port: port(flags),
+        key: signingKeyFromPem(readFileSync(keyFile, 'utf8')),
+        issuerPath: flags['issuer-path'],
+        publicUrl: flags['public-url'],
+      });
+      ready({ url: issuer.url, port: issuer.port, jwksUri: issuer.jwksUri, kid: issuer.key().kid });
+      serveUntilSignal(() => issuer.close());
+      return;
+    }
+    case 'mint-sa-token': {
+      const out = need(flags, 'out');
+      const token = mintServiceAccountToken(signingKeyFromPem(readFileSync(need(flags, 'key-file'), 'utf8')), {
+        issuer: need(flags, 'issuer'),
+        namespace: need(flags, 'namespace'),
+        serviceAccount: need(flags, 'service-account'),
+        audience: flags.audience,
+        ttlSeconds: flags.ttl ? Number(flags.ttl) : undefined,
+      });
+      writeFileSync(out, token, { mode: 0o644 });
+      ready({ out, tokenSha256: tokenSha256(token) });
+      return;
+    }
+    case 'sts': {
+      let roles = (config.roles as StsRole[] | undefined) ?? [];
+      let oidcProviders = (config.oidcProviders as StsOidcProvider[] | undefined) ?? [];
+      if (flags['role-arn'] !== undefined) {
+        const issuerUrl = need(flags, 'issuer');
+        const subjects = need(flags, 'subjects').split(',').filter(Boolean);
+        const roleArn = flags['role-arn'];
+        roles = [...roles, { roleArn, trustPolicy: irsaTrustPolicy(parseRoleArn(roleArn).accountId, issuerUrl, subjects) }];
+        oidcProviders = [...oidcProviders, { url: issuerUrl, clientIds: [flags.audience ?? 'sts.amazonaws.com'] }];
+      }
+      if (roles.length === 0) throw new UsageError('sts needs roles: --config FILE with "roles" and "oidcProviders", or --role-arn --issuer --subjects');
+      const sts = await startStsEmulator({
+        host,
+        port: port(flags),
+        iamKey: iamKey(flags),
+        roles,
+        oidcProviders,
+        defaultDurationSeconds: flags.duration ? Number(flags.duration) : undefined,
+      });
+      process.on('SIGUSR2', () => process.stdout.write(JSON.stringify({ calls: sts.calls }) + '\n'));
+      ready({ url: sts.url, port: sts.port });
+      serveUntilSignal(() => sts.close());
+      return;
+    }
     case 'seed-world': {
-      const world = await startSeedWorld({ host, iamKey: flags['iam-key'] ?? process.env.EMULATOR_IAM_KEY });
+      const world = await startSeedWorld({ host, iamKey: flags['iam-key'] ?? process.env.EMULATOR_IAM_KEY, irsa: flags.irsa === 'true' });
       const caFile = join(world.agents.cluster1.tokenFile, '..', 'seed-ca.pem');
       writeFileSync(caFile, world.caPem);
       ready({
@@ -261,6 +328,9 @@ async function main(): Promise<void> {
           cluster2: { url: world.agents.cluster2.url, tokenFile: world.tokenFiles.cluster2 },
         },
         hostnames: world.scenario.services.map((s) => s.hostname),
+        ...(world.irsa
+          ? { irsa: { roleArn: world.irsa.caller.roleArn, tokenFile: world.irsa.tokenFile, stsEndpoint: world.irsa.sts.url, issuer: world.irsa.issuer.url } }
+          : {}),
         targets: Object.fromEntries(Object.entries(world.targets).map(([k, t]) => [k, t.url])),
       });
       serveUntilSignal(() => world.close());

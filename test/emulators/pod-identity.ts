@@ -1,6 +1,6 @@
 // Emulated EKS Pod Identity agent: GET /v1/credentials with the projected service-account token in the
 // Authorization header (raw, no scheme), answering the container-credentials JSON the AWS SDKs expect.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,11 @@ export interface PodIdentityAgent {
   tokenFile: string;
   setDown(down: boolean): Promise<void>;
   setToken(token: string): void;
+  /**
+   * Answer every credentials request with this status and text/plain body (as the agent's http.Error does when
+   * EKS Auth refuses: 403 for an access denial, 500 when EKS Auth fails) until called with undefined.
+   */
+  setFailure(failure: { status: number; body?: string } | undefined): void;
   stats: { issued: number; rejected: number };
   close(): Promise<void>;
 }
@@ -42,6 +47,7 @@ export async function startPodIdentityAgent(opts: PodIdentityAgentOptions): Prom
   const ownedDir = opts.tokenFile ? undefined : mkdtempSync(join(tmpdir(), 'pod-identity-'));
   const tokenFile = opts.tokenFile ?? join(ownedDir as string, 'eks-pod-identity-token');
   let expectedToken = opts.token;
+  let failure: { status: number; body?: string } | undefined;
   const stats = { issued: 0, rejected: 0 };
   writeFileSync(tokenFile, expectedToken, { mode: 0o600 });
   recordSecrets({ podIdentityToken: expectedToken }); // whole-suite secret scan
@@ -52,6 +58,13 @@ export async function startPodIdentityAgent(opts: PodIdentityAgentOptions): Prom
     const path = (req.url ?? '').split('?')[0];
     if (req.method !== 'GET' || path !== CREDENTIALS_PATH) {
       sendJson(res, 404, { code: 'NotFound', message: 'Not found' });
+      return;
+    }
+    if (failure !== undefined) {
+      stats.rejected++;
+      const body = failure.body ?? `${failure.status} ${STATUS_CODES[failure.status] ?? ''}`.trim();
+      res.writeHead(failure.status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) + 1 });
+      res.end(body + '\n');
       return;
     }
     const auth = req.headers.authorization;
@@ -104,6 +117,9 @@ export async function startPodIdentityAgent(opts: PodIdentityAgentOptions): Prom
       expectedToken = token;
       writeFileSync(tokenFile, token, { mode: 0o600 });
       recordSecrets({ podIdentityToken: token }); // a rotated token must not leak either
+    },
+    setFailure(f): void {
+      failure = f;
     },
     async close(): Promise<void> {
       await closeServer(server);

@@ -8,7 +8,8 @@ export type Values = string | string[];
 export interface PolicyStatement {
   Sid?: string;
   Effect: 'Allow' | 'Deny';
-  Principal?: '*' | { AWS: Values };
+  /** AWS: IAM principals; Federated: an identity provider (trust policies of web-identity roles). */
+  Principal?: '*' | { AWS?: Values; Federated?: Values };
   NotPrincipal?: { AWS: Values };
   Action?: Values;
   NotAction?: Values;
@@ -25,6 +26,11 @@ export interface PolicyDocument {
 export interface RequestContext {
   /** undefined for an unsigned (anonymous) request */
   principalArn?: string;
+  /**
+   * For sts:AssumeRoleWithWebIdentity: the OIDC provider ARN the token was issued by. Such a caller is named by
+   * `Principal.Federated` only, never by an `AWS` entry.
+   */
+  federatedProvider?: string;
   action: string;
   resource: string;
   /** Condition keys as IAM names them (case-insensitive); undefined/absent = key not present. */
@@ -78,7 +84,13 @@ export function principalEntryMatches(entry: string, principalArn: string | unde
   return !!role && !!session && role[1] === session[1] && role[2] === session[2] && role[3] === session[3];
 }
 
-function principalMatches(stmt: PolicyStatement, principalArn: string | undefined): boolean {
+function principalMatches(stmt: PolicyStatement, ctx: RequestContext): boolean {
+  if (ctx.federatedProvider !== undefined) {
+    if (stmt.NotPrincipal) return false;
+    if (stmt.Principal === '*') return true;
+    return asList(stmt.Principal?.Federated).includes(ctx.federatedProvider);
+  }
+  const principalArn = ctx.principalArn;
   if (stmt.NotPrincipal) return !asList(stmt.NotPrincipal.AWS).some((e) => principalEntryMatches(e, principalArn));
   if (stmt.Principal === undefined) return false;
   if (stmt.Principal === '*') return true;
@@ -155,7 +167,7 @@ function conditionHolds(operator: string, block: Record<string, Values | boolean
 
 function statementApplies(stmt: PolicyStatement, ctx: RequestContext): boolean {
   return (
-    principalMatches(stmt, ctx.principalArn) &&
+    principalMatches(stmt, ctx) &&
     actionMatches(stmt, ctx.action) &&
     resourceMatches(stmt, ctx.resource) &&
     Object.entries(stmt.Condition ?? {}).every(([op, block]) => conditionHolds(op, block, ctx.conditionKeys))
@@ -239,4 +251,41 @@ export function evaluateLattice(
     if (decision !== 'Allow') return { allowed: false, layer, decision, message: accessDeniedMessage(ctx, layer, decision) };
   }
   return { allowed: true };
+}
+
+// ---------------------------------------------------------------- STS trust policies (web identity)
+
+export const ASSUME_ROLE_WITH_WEB_IDENTITY = 'sts:AssumeRoleWithWebIdentity';
+
+/** An OIDC provider as IAM names it: the issuer URL without its scheme (also the prefix of its condition keys). */
+export function oidcProviderKey(issuerUrl: string): string {
+  return issuerUrl.replace(/^https?:\/\//, '').replace(/\/$/, '');
+}
+
+export function oidcProviderArn(accountId: string, issuerUrl: string, partition = 'aws'): string {
+  return `arn:${partition}:iam::${accountId}:oidc-provider/${oidcProviderKey(issuerUrl)}`;
+}
+
+export interface WebIdentityFacts {
+  roleArn: string;
+  providerArn: string;
+  issuerUrl: string;
+  sub: string;
+  /** the token's audiences; IAM's `<provider>:aud` is the one the provider's client id list matched */
+  aud: string;
+}
+
+/** The request context STS evaluates a role's trust policy with, for AssumeRoleWithWebIdentity. */
+export function webIdentityTrustContext(f: WebIdentityFacts): RequestContext {
+  const key = oidcProviderKey(f.issuerUrl);
+  return {
+    federatedProvider: f.providerArn,
+    action: ASSUME_ROLE_WITH_WEB_IDENTITY,
+    resource: f.roleArn,
+    conditionKeys: {
+      [`${key}:sub`]: f.sub,
+      [`${key}:aud`]: f.aud,
+      'aws:FederatedProvider': f.providerArn,
+    },
+  };
 }

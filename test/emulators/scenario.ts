@@ -1,12 +1,17 @@
 // The seed's demo scenario as data (two EKS clusters, apps namespace, demo-cluster1/2 services behind one Lattice
 // service network) and a helper that starts all the emulators for it in-process.
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startOidcIssuer, type OidcIssuer } from './oidc.js';
 import { createTestCa } from './pki.js';
+import { irsaTrustPolicy, startStsEmulator, type StsEmulator } from './sts.js';
 import { startDemoTarget, type TargetServer } from './demo-target.js';
 import { startLattice, type Lattice } from './lattice.js';
 import { startPcaEmulator, type PcaEmulator } from './pca.js';
 import { startPodIdentityAgent, type PodIdentityAgent } from './pod-identity.js';
-import type { PolicyDocument } from './policy.js';
+import type { PolicyDocument, PolicyStatement } from './policy.js';
 
 export const SEED_REGION = 'us-west-2';
 export const SEED_ACCOUNT = '123456789012';
@@ -93,6 +98,29 @@ export interface SeedCaller {
   deniedHostname: string;
 }
 
+/**
+ * A pod of an EKS Anywhere cluster on IRSA (no Pod Identity agent): its service account's token is issued by the
+ * cluster's own OIDC issuer, and STS trusts that issuer for exactly this subject. Lattice sees an assumed-role
+ * session without session tags, so the service policy names the role.
+ */
+export interface IrsaCaller {
+  cluster: string;
+  namespace: string;
+  serviceAccount: string;
+  /** system:serviceaccount:<namespace>:<serviceAccount>, the token's sub and the trust policy's pinned value */
+  subject: string;
+  roleArn: string;
+  allowedHostname: string;
+  deniedHostname: string;
+}
+
+export const IRSA_CLUSTER = 'eksa-cluster3';
+
+/** Service-policy statement allowing one role's sessions by principal ARN (what an IRSA caller needs). */
+export function allowRoleStatement(roleArn: string): PolicyStatement {
+  return { Sid: 'AllowIrsaRole', Effect: 'Allow', Principal: { AWS: roleArn }, Action: 'vpc-lattice-svcs:Invoke', Resource: '*' };
+}
+
 export interface SeedScenario {
   domain: string;
   region: string;
@@ -101,9 +129,11 @@ export interface SeedScenario {
   services: SeedService[];
   serviceNetworkPolicy: PolicyDocument;
   callers: { cluster1: SeedCaller; cluster2: SeedCaller };
+  /** with seedScenario({ irsa: true }): the EKS Anywhere caller, allowed by demo-cluster1's policy only */
+  irsa?: IrsaCaller;
 }
 
-export function seedScenario(opts: { domain?: string } = {}): SeedScenario {
+export function seedScenario(opts: { domain?: string; irsa?: boolean } = {}): SeedScenario {
   const domain = opts.domain ?? 'example.com';
   const host = (n: string): string => `${n}.${domain}`;
   const caller = (cluster: string, peer: string, self: string): SeedCaller => ({
@@ -119,19 +149,33 @@ export function seedScenario(opts: { domain?: string } = {}): SeedScenario {
     allowedHostname: host(peer),
     deniedHostname: host(self),
   });
+  const irsa: IrsaCaller | undefined = opts.irsa
+    ? {
+        cluster: IRSA_CLUSTER,
+        namespace: SEED_NAMESPACE,
+        serviceAccount: 'demo-eksa-v1',
+        subject: `system:serviceaccount:${SEED_NAMESPACE}:demo-eksa-v1`,
+        roleArn: `arn:aws:iam::${SEED_ACCOUNT}:role/${IRSA_CLUSTER}-lattice-client`,
+        allowedHostname: host('demo-cluster1'),
+        deniedHostname: host('demo-cluster2'),
+      }
+    : undefined;
+  const withIrsa = (p: PolicyDocument): PolicyDocument =>
+    irsa ? { ...p, Statement: [...(Array.isArray(p.Statement) ? p.Statement : [p.Statement]), allowRoleStatement(irsa.roleArn)] } : p;
   return {
     domain,
     region: SEED_REGION,
     accountId: SEED_ACCOUNT,
     caArn: SEED_CA_ARN,
+    ...(irsa ? { irsa } : {}),
     services: [
       {
         name: 'demo-cluster1',
         hostname: host('demo-cluster1'),
         app: 'demo-cluster1-v1',
         podName: 'demo-cluster1-v1-6c9f8d7b5-k8m2p',
-        // demo-cluster1 lives in eks-cluster1 and is called from eks-cluster2
-        authPolicy: allowClusterNamespacePolicy('eks-cluster2'),
+        // demo-cluster1 lives in eks-cluster1 and is called from eks-cluster2 (and the IRSA caller, when present)
+        authPolicy: withIrsa(allowClusterNamespacePolicy('eks-cluster2')),
       },
       {
         name: 'demo-cluster2',
@@ -166,7 +210,19 @@ export interface SeedWorld {
   tokenFiles: { cluster1: string; cluster2: string };
   pca: PcaEmulator;
   pcaEndpoint: string;
+  /** with startSeedWorld({ irsa: true }) */
+  irsa?: IrsaWorld;
   close(): Promise<void>;
+}
+
+export interface IrsaWorld {
+  caller: IrsaCaller;
+  issuer: OidcIssuer;
+  sts: StsEmulator;
+  /** the pod's projected token file, written with a fresh token at start */
+  tokenFile: string;
+  /** Writes a new token for the caller's service account to tokenFile (as the kubelet rotates it); returns it. */
+  rotateToken(): string;
 }
 
 export interface SeedWorldOptions {
@@ -174,11 +230,15 @@ export interface SeedWorldOptions {
   domain?: string;
   host?: string;
   latticePort?: number;
+  /** also start the EKS Anywhere (IRSA) side: an OIDC issuer and STS; demo-cluster1 then allows the IRSA role */
+  irsa?: boolean;
+  /** lifetime of the STS credentials when the SDK asks none (STS: 3600) */
+  irsaDurationSeconds?: number;
 }
 
 /** Starts the whole seed world on loopback ephemeral ports; close() stops everything, also after a partial start. */
 export async function startSeedWorld(opts: SeedWorldOptions = {}): Promise<SeedWorld> {
-  const scenario = seedScenario({ domain: opts.domain });
+  const scenario = seedScenario({ domain: opts.domain, irsa: opts.irsa });
   const iamKey = opts.iamKey ?? randomBytes(32).toString('hex');
   const host = opts.host ?? '127.0.0.1';
   const closers: Array<() => Promise<void>> = [];
@@ -232,6 +292,7 @@ export async function startSeedWorld(opts: SeedWorldOptions = {}): Promise<SeedW
     const cluster2 = await agentFor(scenario.callers.cluster2);
     const pca = await startPcaEmulator({ host, caArn: scenario.caArn, caCertPem: ca.certPem, iamKey, region: scenario.region });
     closers.push(() => pca.close());
+    const irsa = scenario.irsa ? await startIrsaSide(scenario.irsa, { host, iamKey, durationSeconds: opts.irsaDurationSeconds, closers }) : undefined;
     return {
       scenario,
       iamKey,
@@ -246,10 +307,37 @@ export async function startSeedWorld(opts: SeedWorldOptions = {}): Promise<SeedW
       tokenFiles: { cluster1: cluster1.tokenFile, cluster2: cluster2.tokenFile },
       pca,
       pcaEndpoint: pca.endpoint,
+      ...(irsa ? { irsa } : {}),
       close: closeAll,
     };
   } catch (err) {
     await closeAll().catch(() => undefined);
     throw err;
   }
+}
+
+async function startIrsaSide(
+  caller: IrsaCaller,
+  o: { host: string; iamKey: string; durationSeconds?: number; closers: Array<() => Promise<void>> },
+): Promise<IrsaWorld> {
+  const issuer = await startOidcIssuer({ host: o.host });
+  o.closers.push(() => issuer.close());
+  const sts = await startStsEmulator({
+    host: o.host,
+    iamKey: o.iamKey,
+    roles: [{ roleArn: caller.roleArn, trustPolicy: irsaTrustPolicy(SEED_ACCOUNT, issuer.url, [caller.subject]) }],
+    oidcProviders: [{ url: issuer.url, clientIds: ['sts.amazonaws.com'] }],
+    defaultDurationSeconds: o.durationSeconds,
+  });
+  o.closers.push(() => sts.close());
+  const dir = mkdtempSync(join(tmpdir(), 'irsa-token-'));
+  o.closers.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const tokenFile = join(dir, 'token');
+  const rotateToken = (): string => {
+    const token = issuer.mint({ namespace: caller.namespace, serviceAccount: caller.serviceAccount });
+    writeFileSync(tokenFile, token, { mode: 0o600 });
+    return token;
+  };
+  rotateToken();
+  return { caller, issuer, sts, tokenFile, rotateToken };
 }
