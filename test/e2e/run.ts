@@ -655,12 +655,12 @@ async function main(): Promise<number> {
       e2e.proxyMain = staged.main;
       const probe = await run('setpriv', [
         `--reuid=${PROXY_USER.uid}`, `--regid=${PROXY_USER.gid}`, '--clear-groups',
-        process.execPath, '-e', 'import(process.argv[1]).then(() => 0)', join(e2e.tmp, 'stage/node_modules/pino/pino.js'),
+        process.execPath, '-e', 'import(process.argv[1]).then(() => 0)', join(e2e.tmp, 'stage/node_modules/prom-client/lib/registry.js'),
       ], { cwd: e2e.tmp });
       e2e.report.record(
         `the proxy and its ${staged.packages} production packages are staged where uid ${PROXY_USER.uid} can load them`,
         probe.code === 0,
-        probe.code === 0 ? staged.main : `uid ${PROXY_USER.uid} cannot load the staged pino: ${probe.stderr.trim()}`,
+        probe.code === 0 ? staged.main : `uid ${PROXY_USER.uid} cannot load the staged prom-client: ${probe.stderr.trim()}`,
       );
     } catch (err) {
       e2e.report.record('prerequisites', false, `staging the proxy failed: ${(err as Error).message}`);
