@@ -6,6 +6,8 @@
 // node:tls signing pass-through) and `proxy` (the BUILT proxy, proxy/dist/main.js, real config: CONNECT_TO,
 // CA_FILE, static credentials from env, access log on at info). The process under test is pinned to core 0;
 // wrk, the upstream nginx, the clients and this harness to core 1, so figures are per core.
+// `--scenarios grpc` (in the default run too): gRPC unary (h2load) and bidi calls through the proxy, nginx-grpc-ref
+// and direct, against a gRPC upstream over TLS (bench/lib/grpc-bench.ts).
 // Every child is killed by PID at the end, on error, on SIGINT/SIGTERM and when the run overstays its budget.
 
 import { execFileSync, spawnSync } from 'node:child_process';

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { BENCH_HOST, grpcReferenceConfig, startNginx, tcpOpen } from './nginx.js';
 import { coreBusy, cpuMicros, cpuTimes, httpGetText, memory, resetPeakRss, runPinned, startPinned, waitFor, type Child } from './proc.js';
 import { encodeHelloRequest, frameMessage, HELLO_PATH } from './grpc-wire.js';
-import { latencySummary, parseH2loadLog, parseH2loadSummary } from './grpc-stats.js';
+import { latencySummary, parseH2loadLog, parseH2loadSummary, parseShellTimes } from './grpc-stats.js';
 import type { GrpcCheckResult } from './grpc-check.js';
 import type { GrpcBidiClientResult } from './grpc-bidi-client.js';
 import type { GrpcServerStats } from './grpc-server.js';
@@ -116,11 +116,16 @@ const round1 = (v: number): number => Math.round(v * 10) / 10;
 
 type Measured = Awaited<ReturnType<typeof measured>>;
 
-/** The figures every gRPC run reports, from what `measured` saw over `units` calls or messages in `seconds` of load. */
-function runFigures(m: Measured, units: number, seconds: number): { cpuPerUnit: number } & Pick<GrpcUnaryResult, 'targetCpuPercent' | 'coreBusyPercent' | 'peakRssBytes' | 'rssAfterBytes' | 'upstream' | 'upstreamCpuUsPerCall' | 'upstreamConnections'> {
+/**
+ * The figures every gRPC run reports, from what `measured` saw over `units` calls or messages in `seconds` of
+ * load, with `clientCpuUs` of the load generator (the upstream's CPU is in `m`; for direct the upstream is the target).
+ */
+function runFigures(m: Measured, units: number, seconds: number, clientCpuUs: number): { cpuPerUnit: number } & Pick<GrpcUnaryResult, 'targetCpuPercent' | 'loadCpuPercent' | 'coreBusyPercent' | 'peakRssBytes' | 'rssAfterBytes' | 'upstream' | 'upstreamCpuUsPerCall' | 'upstreamConnections'> {
+  const loadCoreUs = clientCpuUs + m.upstreamCpuUs;
   return {
     cpuPerUnit: round1(m.cpuUs / Math.max(1, units)),
     targetCpuPercent: round1((100 * m.cpuUs) / 1e6 / seconds),
+    loadCpuPercent: round1((100 * loadCoreUs) / 1e6 / seconds),
     coreBusyPercent: m.cores,
     peakRssBytes: m.mem.hwm,
     rssAfterBytes: m.mem.rss,
@@ -163,9 +168,10 @@ export async function runGrpcScenarios(o: GrpcBenchOptions): Promise<GrpcReport>
       targets.push({ name: GRPC_REF, what: 'nginx, h2c in, grpc_pass grpcs:// out (TLS verified, keep-alive), no signing, 1 worker', pid: ref.pid, url: `http://${BENCH_HOST}:${refPort}`, tls: false });
     }
     if (o.targets.proxy) {
-      const p = await o.startProxy('proxy-grpc', { ...o.proxyEnv, ALLOWED_HOSTS: BENCH_HOST }, port);
+      // ALLOWED_HOSTS names the upstream, as a pod's config would; --proxy-env ALLOWED_HOSTS=... still overrides it.
+      const p = await o.startProxy('proxy-grpc', { ALLOWED_HOSTS: BENCH_HOST, ...o.proxyEnv }, port);
       started.push(p.child);
-      targets.push({ name: 'proxy', what: `proxy/dist/main.js, access log on, ALLOWED_HOSTS=${BENCH_HOST}, CONNECT_TO the gRPC upstream`, pid: p.child.pid, url: `http://${BENCH_HOST}:${p.port}`, tls: false, counters: p.counters });
+      targets.push({ name: 'proxy', what: `proxy/dist/main.js, access log on, ALLOWED_HOSTS=${o.proxyEnv['ALLOWED_HOSTS'] ?? BENCH_HOST}, CONNECT_TO the gRPC upstream`, pid: p.child.pid, url: `http://${BENCH_HOST}:${p.port}`, tls: false, counters: p.counters });
     }
     o.log(`gRPC upstream :${port} (load core ${o.loadCore}); on core ${o.proxyCore}: ${targets.filter((t) => t.name !== 'direct').map((t) => `${t.name} ${new URL(t.url).port}`).join(', ')}`);
 
@@ -181,11 +187,12 @@ export async function runGrpcScenarios(o: GrpcBenchOptions): Promise<GrpcReport>
     writeFileSync(body, frameMessage(encodeHelloRequest({ name: 'h2load', payload: Buffer.alloc(PAYLOAD_BYTES, 0x61) })));
     const h2load = async (t: Target, seconds: number, logFile?: string): Promise<string> => {
       const u = new URL(t.url);
+      // Through `sh -c '...; times'`, which prints the CPU time h2load used: its share of the load core.
       return runPinned(
         `h2load ${t.name}`,
         o.loadCore,
-        'h2load',
-        ['-t1', `-c${o.clients}`, `-m${o.streams}`, `-D${seconds}`, '-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers', '--connect-to', `127.0.0.1:${u.port}`, ...(logFile ? ['--log-file', logFile] : []), `${u.protocol}//${BENCH_HOST}${t.tls ? `:${u.port}` : ''}${HELLO_PATH}`],
+        'sh',
+        ['-c', 'h2load "$@"; rc=$?; times; exit $rc', 'h2load', '-t1', `-c${o.clients}`, `-m${o.streams}`, `-D${seconds}`, '-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers', '--connect-to', `127.0.0.1:${u.port}`, ...(logFile ? ['--log-file', logFile] : []), `${u.protocol}//${BENCH_HOST}${t.tls ? `:${u.port}` : ''}${HELLO_PATH}`],
         { timeoutMs: (seconds + 30) * 1000 },
       );
     };
@@ -204,7 +211,7 @@ export async function runGrpcScenarios(o: GrpcBenchOptions): Promise<GrpcReport>
         [m.proxyNon2xx ?? 0, "non-2xx in the proxy's metrics"],
         ...upstreamProblems(t, m.delta.helloOk, h.succeeded, m.delta.helloSigned, m.delta.rejected),
       ]);
-      const { cpuPerUnit, ...figures } = runFigures(m, h.succeeded, h.seconds);
+      const { cpuPerUnit, ...figures } = runFigures(m, h.succeeded, h.seconds, parseShellTimes(m.out) ?? 0);
       const r: GrpcUnaryResult = {
         scenario: 'grpc-unary',
         target: t.name,
@@ -241,7 +248,7 @@ export async function runGrpcScenarios(o: GrpcBenchOptions): Promise<GrpcReport>
         [c.messagesTotal - m.delta.chatMessages, 'replies the upstream never sent'],
       ]);
       // CPU share over the client's load window (warm-up included), not its start-up under tsx, when the target idles.
-      const { cpuPerUnit, ...figures } = runFigures(m, c.messagesTotal, c.seconds + warm);
+      const { cpuPerUnit, ...figures } = runFigures(m, c.messagesTotal, c.seconds + warm, c.clientCpuUs);
       const r: GrpcBidiResult = {
         scenario: 'grpc-bidi',
         target: t.name,

@@ -29,6 +29,8 @@ export interface GrpcBidiClientResult {
   latency_us: LatencySummary;
   /** Replies that did not decode to what the upstream should have answered. */
   badReplies: number;
+  /** This client's own CPU time from the start of the load to its end (µs): its share of the load core. */
+  clientCpuUs: number;
   errors: string[];
 }
 
@@ -129,7 +131,9 @@ function runCall(i: number): Promise<void> {
   });
 }
 
+const cpu0 = process.cpuUsage();
 await Promise.all(Array.from({ length: calls }, (_, i) => runCall(i)));
+const cpu = process.cpuUsage(cpu0);
 const seconds = (stopAt - measureFrom) / 1000;
 const result: GrpcBidiClientResult = {
   calls,
@@ -141,6 +145,7 @@ const result: GrpcBidiClientResult = {
   messagesPerSecond: Math.round(latencies.length / seconds),
   latency_us: latencySummary(latencies),
   badReplies,
+  clientCpuUs: cpu.user + cpu.system,
   errors,
 };
 process.stdout.write(JSON.stringify(result) + '\n');

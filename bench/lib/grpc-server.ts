@@ -1,9 +1,8 @@
 // The gRPC upstream of the bench's gRPC scenarios: Hello (unary) and Chat (bidirectional) of
 // test/emulators/proto/demo.proto, served with node:http2's core API and the wire format of grpc-wire.ts.
 // By default h2 over TLS with ALPN (as Lattice offers it: the proxy and nginx-grpc-ref dial it with SNI and
-// verify its certificate); --plaintext serves h2c instead. It replaces grpc-js as the bench's upstream because it
-// costs less CPU per call on the shared load core (bench/README.md has the measurement), so the targets on
-// core 0 are what limits the run.
+// verify its certificate); --plaintext serves h2c instead. It is the bench's upstream rather than grpc-js (behind
+// nginx for TLS) because it costs 3-5x less CPU per call on the shared load core (bench/README.md, "gRPC").
 //
 // Every call is counted, and so are the calls that arrived signed (an Authorization header with a SigV4 or SigV4A
 // credential): GET /stats on --stats-port (HTTP/1.1) answers the counts as JSON, which is how the bench checks that

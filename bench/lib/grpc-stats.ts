@@ -78,3 +78,14 @@ export function parseH2loadLog(text: string): { latencies: Float64Array; non2xx:
   }
   return { latencies: Float64Array.from(latencies), non2xx };
 }
+
+/**
+ * CPU time of the children of `sh -c '...; times'` (the load generator), in µs, from the second line `times`
+ * prints ("0m1.230000s 0m0.450000s": user, system); undefined when the output has no such line.
+ */
+export function parseShellTimes(text: string): number | undefined {
+  const lines = text.trimEnd().split('\n');
+  const m = /^(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s$/.exec(lines[lines.length - 1] ?? '');
+  if (!m || !/^\d+m[\d.]+s\s+\d+m[\d.]+s$/.test(lines[lines.length - 2] ?? '')) return undefined;
+  return Math.round((Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4])) * 1e6);
+}

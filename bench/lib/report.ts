@@ -321,7 +321,7 @@ export function printReport(r: BenchReport): void {
     out.push('');
   }
   if (r.grpc) out.push(...grpcLines(r.grpc));
-  out.push(`Proxy RSS: ${mb(r.proxyStartRssBytes ?? 0)} once ready, highest per-scenario peak ${mb(r.proxyPeakRssBytes)} over the load and fixed-rate scenarios\n`);
+  if (r.proxyStartRssBytes !== undefined) out.push(`Proxy RSS: ${mb(r.proxyStartRssBytes)} once ready, highest per-scenario peak ${mb(r.proxyPeakRssBytes)} over the load and fixed-rate scenarios\n`);
   out.push(`Goals (issue 11${r.grpc ? ', gRPC: issue 12' : ''}; ratios within this run)`);
   out.push(table(['goal', 'measured', 'result'], r.goals.map((g) => [g.goal, g.measured, g.pass ? 'PASS' : g.required ? 'FAIL' : 'short (goal, not required)'])));
   if (r.goalsNotMeasured && r.goalsNotMeasured.length > 0) out.push(`not evaluated in this run (not measured): ${r.goalsNotMeasured.join('; ')}`);
