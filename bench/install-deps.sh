@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages `npm run bench` needs besides npm packages: nginx (HTTPS upstream and the non-signing
-# reference proxy), wrk (load generator), util-linux (taskset, CPU pinning), iproute2 (ss, connection counts).
+# reference proxy), wrk (load generator), util-linux (taskset, CPU pinning), iproute2 (ss, connection counts),
+# nghttp2-client (h2load: the gRPC unary load over h2c).
 # Installs only what is missing; needs root. nginx's system service is neither started nor enabled: the bench
 # runs its own nginx processes in a temporary prefix.
 set -euo pipefail
 
-packages=(nginx wrk util-linux iproute2)
+packages=(nginx wrk util-linux iproute2 nghttp2-client)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -31,4 +32,4 @@ fi
 trap '[ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "bench/install-deps: done ($(nginx -v 2>&1), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2))"
+echo "bench/install-deps: done ($(nginx -v 2>&1), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), $(h2load --version 2>&1 | head -1))"

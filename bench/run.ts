@@ -6,6 +6,8 @@
 // node:tls signing pass-through) and `proxy` (the BUILT proxy, proxy/dist/main.js, real config: CONNECT_TO,
 // CA_FILE, static credentials from env, access log on at info). The process under test is pinned to core 0;
 // wrk, the upstream nginx, the clients and this harness to core 1, so figures are per core.
+// `--scenarios grpc` (in the default run too): gRPC unary (h2load) and bidi calls through the proxy, nginx-grpc-ref
+// and direct, against a gRPC upstream over TLS (bench/lib/grpc-bench.ts).
 // Every child is killed by PID at the end, on error, on SIGINT/SIGTERM and when the run overstays its budget.
 
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -26,6 +28,8 @@ import { diagnoseTail, mergeDiagnoses, type TailDiagnosis, type TailTrace } from
 import { newestSigningReference } from './lib/reference.js';
 import { renderChart } from './lib/chart.js';
 import { transpileToJs } from './lib/compile.js';
+import { runGrpcScenarios } from './lib/grpc-bench.js';
+import { grpcChartPanels } from './lib/grpc-report.js';
 
 const PROXY_CORE = 0;
 const LOAD_CORE = 1;
@@ -62,9 +66,15 @@ const { values: flags } = parseArgs({
     'floor-runtime': { type: 'string', default: 'js' },
     // Hard bound on the whole run; children are killed and the bench fails when it is exceeded.
     'max-minutes': { type: 'string' },
+    // gRPC scenarios (bench/lib/grpc-bench.ts): h2load connections x streams per connection, bidi calls.
+    'grpc-clients': { type: 'string', default: '4' },
+    'grpc-streams': { type: 'string', default: '16' },
+    'grpc-bidi-calls': { type: 'string', default: '16' },
   },
 });
-const ALL_SCENARIOS = ['sign', 'get', 'post', 'alt', 'fixed', 'stream'];
+const ALL_SCENARIOS = ['sign', 'get', 'post', 'alt', 'fixed', 'stream', 'grpc'];
+// The HTTP/1.1 targets (and their warm-up) start only when one of these runs.
+const H1_LOAD_SCENARIOS = ['get', 'post', 'alt', 'fixed'];
 const KNOWN_TARGETS = ['direct', 'nginx-ref', 'floor', 'floor-nosign', 'proxy'];
 const scenarios = new Set((flags.scenarios ?? ALL_SCENARIOS.join(',')).split(',').map((s) => s.trim()));
 const wanted = new Set(flags.targets!.split(',').map((s) => s.trim()));
@@ -104,7 +114,8 @@ const fixedWarmup = quick ? 0.5 : 2;
 const fixedRateRps = Number(flags['fixed-rate'] ?? 1000);
 const streamBytes = quick ? 128 * 1024 * 1024 : 1024 * 1024 * 1024;
 const maxMinutes = Number(flags['max-minutes'] ?? (quick ? 4 : 30));
-for (const [name, v] of Object.entries({ seconds: runSeconds, 'fixed-rounds': fixedRounds, 'fixed-seconds': fixedSeconds, 'fixed-rate': fixedRateRps, 'max-minutes': maxMinutes })) {
+const grpcLoad = { clients: Number(flags['grpc-clients']), streams: Number(flags['grpc-streams']), bidiCalls: Number(flags['grpc-bidi-calls']) };
+for (const [name, v] of Object.entries({ seconds: runSeconds, 'fixed-rounds': fixedRounds, 'fixed-seconds': fixedSeconds, 'fixed-rate': fixedRateRps, 'max-minutes': maxMinutes, 'grpc-clients': grpcLoad.clients, 'grpc-streams': grpcLoad.streams, 'grpc-bidi-calls': grpcLoad.bidiCalls })) {
   if (!(v > 0)) usage(`--${name} wants a positive number`);
 }
 
@@ -114,11 +125,11 @@ function log(msg: string): void {
 
 function preflight(): void {
   const missing: string[] = [];
-  for (const [cmd, args] of [['nginx', ['-v']], ['wrk', ['--version']], ['taskset', ['-V']], ['ss', ['-V']]] as const) {
+  for (const [cmd, args] of [['nginx', ['-v']], ['wrk', ['--version']], ['taskset', ['-V']], ['ss', ['-V']], ...(scenarios.has('grpc') ? [['h2load', ['--version']] as const] : [])] as const) {
     const r = spawnSync(cmd, [...args], { stdio: 'ignore' });
     if (r.error) missing.push(cmd);
   }
-  if (missing.length > 0) usage(`missing ${missing.join(', ')}. Install with: sudo bench/install-deps.sh (apt-get install nginx wrk util-linux iproute2)`);
+  if (missing.length > 0) usage(`missing ${missing.join(', ')}. Install with: sudo bench/install-deps.sh (apt-get install nginx wrk util-linux iproute2 nghttp2-client)`);
   for (const f of [proxyMain, FLOOR_SIGNER_JS]) if (!existsSync(f)) usage(`${f} is missing: run npm run build first (npm run bench does)`);
   if (cpus().length < 2) usage('needs at least 2 cores (process under test on core 0, load generator on core 1)');
 }
@@ -170,6 +181,8 @@ function estimateSeconds(targets: number, alts: number): number {
   if (scenarios.has('alt')) t += alts * (wrk(warmSeconds) + wrk(runSeconds) + 2);
   if (scenarios.has('fixed')) t += fixedRounds * Math.min(targets, 4) * (fixedSeconds + fixedWarmup + 1);
   if (scenarios.has('stream')) t += 6 + wrk(warmSeconds) + (2 * streamBytes) / (150 * 2 ** 20);
+  // gRPC: upstream and 3 targets started, per target a grpc-js check (~2 s), unary warm-up + run, bidi warm-up + run.
+  if (scenarios.has('grpc')) t += 6 + 3 * (2 + wrk(warmSeconds) + wrk(runSeconds) + 2 + Math.min(1, warmSeconds) + runSeconds);
   return Math.round(t);
 }
 const getConns = flags.connections ? flags.connections.split(',').map(Number) : quick ? [50] : [2, 16, 50, 200];
@@ -449,6 +462,8 @@ async function main(): Promise<void> {
     report.setup['proxyNode'] = proxyNodeVersion;
 
     const targets: Target[] = [];
+    const h1 = H1_LOAD_SCENARIOS.some((x) => scenarios.has(x));
+    const wantedH1 = (t: string): boolean => h1 && wanted.has(t);
     const addTarget = async (t: Target, probeHost = BENCH_HOST): Promise<void> => {
       // A request must make it end to end before anything is measured.
       const probe = t.name === 'direct' ? undefined : await httpGetText(Number(new URL(t.url).port), '/', { host: probeHost });
@@ -456,17 +471,17 @@ async function main(): Promise<void> {
       targets.push(t);
       report.targets.push({ name: t.name, what: t.what, pid: t.pid, readyRssBytes: memory(t.pid).rss } satisfies TargetInfo);
     };
-    if (wanted.has('direct')) await addTarget({ name: 'direct', what: 'nothing (wrk → upstream nginx over HTTPS; CPU and RSS are the upstream nginx\'s, on core 1)', url: `https://127.0.0.1:${upstreamPort}/`, pid: upstream.pid, fixedArgs: ['--ca', caFile] });
-    const reference = wanted.has('nginx-ref') ? await startNginx('nginx-reference', join(tmp, 'reference'), referenceProxyConfig(join(tmp, 'reference'), refPort, upstreamPort, caFile), refPort, PROXY_CORE) : undefined;
+    if (wantedH1('direct')) await addTarget({ name: 'direct', what: 'nothing (wrk → upstream nginx over HTTPS; CPU and RSS are the upstream nginx\'s, on core 1)', url: `https://127.0.0.1:${upstreamPort}/`, pid: upstream.pid, fixedArgs: ['--ca', caFile] });
+    const reference = wantedH1('nginx-ref') ? await startNginx('nginx-reference', join(tmp, 'reference'), referenceProxyConfig(join(tmp, 'reference'), refPort, upstreamPort, caFile), refPort, PROXY_CORE) : undefined;
     if (reference) await addTarget({ name: 'nginx-ref', what: 'nginx, HTTP in, HTTPS out with keep-alive, no signing, 1 worker', url: `http://127.0.0.1:${refPort}/`, pid: reference.pid, fixedArgs: [] });
     const floors: Child[] = [];
     for (const [name, sign] of [['floor', true], ['floor-nosign', false]] as const) {
-      if (!wanted.has(name)) continue;
+      if (!wantedH1(name)) continue;
       const f = await startFloor(name, tmp, js, env, upstreamPort, caFile, sign);
       floors.push(f.child);
       await addTarget({ name, what: `yardstick: node:net + node:tls pool${sign ? ', SigV4 signed' : ', no signing'} (${flags['floor-runtime']})`, url: `http://127.0.0.1:${f.port}/`, pid: f.child.pid, fixedArgs: [], ...(f.traceFile ? { traceFile: f.traceFile } : {}) });
     }
-    const proxy = wanted.has('proxy') ? await startProxy('proxy', tmp, js, env, upstreamPort) : undefined;
+    const proxy = wantedH1('proxy') ? await startProxy('proxy', tmp, js, env, upstreamPort) : undefined;
     if (proxy) {
       await addTarget({ name: 'proxy', what: `${relative(REPO_ROOT, proxyMain)}, access log on${flags['proxy-env']!.length > 0 ? ', ' + flags['proxy-env']!.join(' ') : ''}`, url: `http://127.0.0.1:${proxy.port}/`, pid: proxy.child.pid, fixedArgs: [], counters: proxy.counters, ...(proxy.traceFile ? { traceFile: proxy.traceFile } : {}) });
       report.proxyStartRssBytes = report.targets.find((t) => t.name === 'proxy')!.readyRssBytes;
@@ -538,6 +553,27 @@ async function main(): Promise<void> {
     for (const f of floors) await f.stop();
     await reference?.stop();
 
+    if (scenarios.has('grpc')) {
+      log(`gRPC unary and bidi: ${grpcLoad.clients} x ${grpcLoad.streams} streams, ${grpcLoad.bidiCalls} bidi calls, ${runSeconds} s each`);
+      report.machine['h2load'] = version('h2load', ['--version']);
+      report.grpc = await runGrpcScenarios({
+        tmp,
+        caFile,
+        certFile,
+        keyFile,
+        proxyCore: PROXY_CORE,
+        loadCore: LOAD_CORE,
+        targets: { direct: wanted.has('direct'), reference: wanted.has('nginx-ref'), proxy: wanted.has('proxy') },
+        seconds: runSeconds,
+        warmSeconds,
+        ...grpcLoad,
+        startProxy: (name, proxyEnv, connectPort) => startProxy(name, tmp, js, proxyEnv, connectPort),
+        proxyEnv: env,
+        log,
+        freePort,
+      });
+    }
+
     if (scenarios.has('stream') && wanted.has('proxy')) {
       log(`streaming ${streamBytes / 2 ** 20} MiB up and down through a fresh proxy`);
       report.stream = await streamScenario(tmp, js, env, certFile, keyFile);
@@ -565,6 +601,7 @@ async function main(): Promise<void> {
         load: report.load,
         fixed: report.fixedRateSummary,
         fixedLabel: `Fixed ${fx.rate} req/s, median of ${fx.rounds} interleaved ${fx.seconds} s rounds: p50 / p99 / p99.9 latency, ms — lower is better`,
+        ...(report.grpc ? { extraPanels: grpcChartPanels(report.grpc) } : {}),
       }),
     );
     process.stdout.write(`\nJSON: ${outPath}\nchart: ${svgPath}\n`);

@@ -6,8 +6,9 @@ import type { LoadResult } from './wrk.js';
 import type { FixedSummary } from './summary.js';
 
 export const CHART_TARGETS = ['direct', 'nginx-ref', 'floor', 'proxy'] as const;
-const COLOURS: Record<string, string> = { direct: '#8c8c8c', 'nginx-ref': '#2b7bb9', floor: '#e69f00', proxy: '#d62728' };
-const LABELS: Record<string, string> = { direct: 'direct (wrk → upstream)', 'nginx-ref': 'nginx-ref (no signing)', floor: 'floor yardstick (net/tls, signed)', proxy: 'proxy (access log on)' };
+// nginx-grpc-ref (the gRPC panels) shares nginx-ref's colour: the same role, and the panel titles name it.
+const COLOURS: Record<string, string> = { direct: '#8c8c8c', 'nginx-ref': '#2b7bb9', 'nginx-grpc-ref': '#2b7bb9', floor: '#e69f00', proxy: '#d62728' };
+const LABELS: Record<string, string> = { direct: 'direct (load generator → upstream)', 'nginx-ref': 'nginx-ref (no signing)', 'nginx-grpc-ref': 'nginx-grpc-ref (no signing)', floor: 'floor yardstick (net/tls, signed)', proxy: 'proxy (access log on)' };
 
 export interface ChartInput {
   title: string;
@@ -15,9 +16,17 @@ export interface ChartInput {
   load: readonly LoadResult[];
   fixed: readonly FixedSummary[];
   fixedLabel: string;
+  /** Further panels after the fixed-rate one (the gRPC scenarios: bench/lib/grpc-report.ts grpcChartPanels). */
+  extraPanels?: readonly ChartPanel[];
 }
 
-interface Group {
+export interface ChartPanel {
+  title: string;
+  groups: readonly ChartGroup[];
+  unit: 'count' | 'ms';
+}
+
+export interface ChartGroup {
   label: string;
   /** A second line under the label (the ratios of the req/s panel). */
   note?: string;
@@ -41,7 +50,7 @@ function niceMax(v: number): number {
   return 10 * p;
 }
 
-function panel(y0: number, title: string, groups: readonly Group[], fmt: (v: number) => string): string {
+function panel(y0: number, title: string, groups: readonly ChartGroup[], fmt: (v: number) => string): string {
   const top = y0 + 30;
   const bottom = y0 + PANEL_H - 30;
   const h = bottom - top;
@@ -82,9 +91,9 @@ function scenarioLabel(x: LoadResult): string {
 }
 
 export function renderChart(c: ChartInput): string {
-  const targets = CHART_TARGETS.filter((t) => c.load.some((x) => x.target === t) || c.fixed.some((x) => x.target === t));
+  const targets: string[] = CHART_TARGETS.filter((t) => c.load.some((x) => x.target === t) || c.fixed.some((x) => x.target === t));
   const keys = [...new Set(c.load.filter((x) => (CHART_TARGETS as readonly string[]).includes(x.target)).map((x) => `${x.scenario}/${x.connections}`))];
-  const loadGroups = (pick: (x: LoadResult) => number, withRatios: boolean): Group[] =>
+  const loadGroups = (pick: (x: LoadResult) => number, withRatios: boolean): ChartGroup[] =>
     keys.map((k) => {
       const row = (t: string): LoadResult | undefined => c.load.find((x) => x.target === t && `${x.scenario}/${x.connections}` === k);
       const [p, n, f] = [row('proxy'), row('nginx-ref'), row('floor')];
@@ -95,13 +104,18 @@ export function renderChart(c: ChartInput): string {
         values: targets.map((t) => ({ target: t, value: ((x) => (x ? pick(x) : undefined))(row(t)) })),
       };
     });
-  const fixedGroups: Group[] = (['p50', 'p99', 'p999'] as const).map((k) => ({
+  const fixedGroups: ChartGroup[] = (['p50', 'p99', 'p999'] as const).map((k) => ({
     label: k === 'p999' ? 'p99.9' : k,
     values: targets.map((t) => ({ target: t, value: ((f) => (f ? f[k] / 1000 : undefined))(c.fixed.find((x) => x.target === t)) })),
   }));
-  const panels = [panel(70, 'Requests per second (closed loop, wrk 1 thread) — higher is better', loadGroups((x) => x.rps, true), kilo), panel(70 + PANEL_H, 'p99 latency under that load, ms — lower is better', loadGroups((x) => x.latency_us.p99 / 1000, false), ms)];
-  if (c.fixed.length > 0) panels.push(panel(70 + 2 * PANEL_H, c.fixedLabel, fixedGroups, ms));
+  // A run without HTTP/1.1 load (e.g. --scenarios grpc) has no req/s or p99 panel.
+  const panels = c.load.length === 0 ? [] : [panel(70, 'Requests per second (closed loop, wrk 1 thread) — higher is better', loadGroups((x) => x.rps, true), kilo), panel(70 + PANEL_H, 'p99 latency under that load, ms — lower is better', loadGroups((x) => x.latency_us.p99 / 1000, false), ms)];
+  if (c.fixed.length > 0) panels.push(panel(70 + panels.length * PANEL_H, c.fixedLabel, fixedGroups, ms));
+  for (const p of c.extraPanels ?? []) panels.push(panel(70 + panels.length * PANEL_H, p.title, p.groups, p.unit === 'ms' ? ms : kilo));
   const height = 70 + panels.length * PANEL_H + 20;
+  // A target of the extra panels joins the legend unless its colour is there already.
+  const extra = [...new Set((c.extraPanels ?? []).flatMap((p) => p.groups.flatMap((g) => g.values.map((v) => v.target))))];
+  for (const t of extra) if (!targets.some((x) => COLOURS[x] === COLOURS[t])) targets.push(t);
   const legend = targets.map((t, i) => `<rect x="${LEFT + i * 225}" y="44" width="12" height="12" fill="${COLOURS[t]}"/><text x="${LEFT + i * 225 + 17}" y="54" class="l">${esc(LABELS[t] ?? t)}</text>`).join('\n');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" viewBox="0 0 ${W} ${height}" font-family="sans-serif">
 <style>

@@ -114,6 +114,36 @@ ${httpCommon(prefix)}  upstream lattice {
 `;
 }
 
+// gRPC reference (bench/lib/grpc-bench.ts): the proxy's gRPC job minus the signing. h2c with prior knowledge in
+// (what an app's insecure gRPC channel speaks), h2 over TLS out to the gRPC upstream (ALPN h2), its certificate
+// verified against the bench CA with SNI, upstream keep-alive; 256 streams per app connection, as the proxy's h2c
+// listener allows. nginx's grpc module opens one upstream connection per stream in flight (it does not
+// multiplex streams upstream): that is how nginx does this job, so it stays.
+export function grpcReferenceConfig(prefix: string, port: number, upstreamPort: number, caFile: string): string {
+  return `${common(prefix)}http {
+${httpCommon(prefix)}  upstream lattice_grpc {
+    server 127.0.0.1:${upstreamPort};
+    keepalive 256;
+    keepalive_requests 10000000;
+    keepalive_timeout 300s;
+  }
+  server {
+    listen 127.0.0.1:${port} http2 reuseport backlog=4096;
+    http2_max_concurrent_streams 256;
+    location / {
+      grpc_pass grpcs://lattice_grpc;
+      grpc_set_header Host $host;
+      grpc_ssl_verify on;
+      grpc_ssl_trusted_certificate ${caFile};
+      grpc_ssl_server_name on;
+      grpc_ssl_name ${BENCH_HOST};
+      grpc_ssl_session_reuse on;
+    }
+  }
+}
+`;
+}
+
 /** Write `config` under `prefix` and run nginx in the foreground pinned to `core`; resolves once it listens. */
 export async function startNginx(name: string, prefix: string, config: string, port: number, core: number): Promise<Child> {
   mkdirSync(prefix, { recursive: true, mode: 0o755 });

@@ -4,6 +4,7 @@ import type { LoadResult } from './wrk.js';
 import { findLoad, type FixedRateResult, type FixedSummary, type RatioRow } from './summary.js';
 import type { TailDiagnosis } from './tail.js';
 import type { SigningReference } from './reference.js';
+import { grpcGoals, grpcLines, type GrpcReport } from './grpc-report.js';
 
 export type { FixedRateResult } from './summary.js';
 
@@ -53,6 +54,8 @@ export interface BenchReport {
   /** The highest per-scenario peak (VmHWM) of the proxy over the load and fixed-rate scenarios. */
   proxyPeakRssBytes: number;
   goals: Goal[];
+  /** Issue 12's gRPC scenarios (bench/lib/grpc-bench.ts), when they ran. */
+  grpc?: GrpcReport;
   /** Goals this run could not evaluate (scenario or target not run). */
   goalsNotMeasured?: string[];
   chart?: string;
@@ -138,6 +141,12 @@ export function evaluateGoals(r: BenchReport): { goals: Goal[]; notMeasured: str
     const requests = proxyRuns.reduce((a, x) => a + x.requests, 0);
     const bad = proxyRuns.filter((x) => !keepAliveOk(x.opened, x.conns, x.requests)).map((x) => `${x.label}: ${x.opened} for ${x.conns} client conns, ${x.requests} requests`);
     goals.push({ goal: 'upstream keep-alive holds (per run: <= ~1 upstream connection per client connection)', measured: `${total} opened for ${requests} requests${bad.length > 0 ? '; ' + bad.join(', ') : ''}`, pass: bad.length === 0, required: true });
+  }
+
+  if (need('gRPC scenarios', r.grpc)) {
+    const g = grpcGoals(r.grpc!);
+    goals.push(...g.goals);
+    notMeasured.push(...g.notMeasured);
   }
 
   const ours = r.signing?.results.find((x) => x.name.startsWith('ours (SigV4Signer'));
@@ -311,8 +320,9 @@ export function printReport(r: BenchReport): void {
     out.push(table(['mode', 'status', 'bytes ok', 'MB/s', 'peak RSS', 'RSS rise'], r.stream.runs.map((x) => [x.mode, x.status, x.ok ? 'yes' : 'NO', x.mbPerSecond, mb(x.peakRssBytes), mb(x.rssRiseBytes)])));
     out.push('');
   }
-  out.push(`Proxy RSS: ${mb(r.proxyStartRssBytes ?? 0)} once ready, highest per-scenario peak ${mb(r.proxyPeakRssBytes)} over the load and fixed-rate scenarios\n`);
-  out.push('Goals (issue 11; ratios within this run)');
+  if (r.grpc) out.push(...grpcLines(r.grpc));
+  if (r.proxyStartRssBytes !== undefined) out.push(`Proxy RSS: ${mb(r.proxyStartRssBytes)} once ready, highest per-scenario peak ${mb(r.proxyPeakRssBytes)} over the load and fixed-rate scenarios\n`);
+  out.push(`Goals (issue 11${r.grpc ? ', gRPC: issue 12' : ''}; ratios within this run)`);
   out.push(table(['goal', 'measured', 'result'], r.goals.map((g) => [g.goal, g.measured, g.pass ? 'PASS' : g.required ? 'FAIL' : 'short (goal, not required)'])));
   if (r.goalsNotMeasured && r.goalsNotMeasured.length > 0) out.push(`not evaluated in this run (not measured): ${r.goalsNotMeasured.join('; ')}`);
   process.stdout.write(out.join('\n') + '\n');
