@@ -4,7 +4,7 @@
 // a "lattice" namespace holds the Lattice-like verifier in front of the two demo apps, the PCA, STS and the issuer.
 // An app process in each pod then runs plain `curl http://demo-clusterN.example.com/`, exactly as in the seed.
 // See test/e2e/README.md.
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync, accessSync, constants } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, accessSync, constants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -653,14 +653,16 @@ async function main(): Promise<number> {
     try {
       const staged = await stageProxy(REPO, join(e2e.tmp, 'stage'));
       e2e.proxyMain = staged.main;
+      // Every production dependency of package.json, imported by name from the staged tree as uid 1337.
+      const deps = Object.keys((JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {});
       const probe = await run('setpriv', [
         `--reuid=${PROXY_USER.uid}`, `--regid=${PROXY_USER.gid}`, '--clear-groups',
-        process.execPath, '-e', 'import(process.argv[1]).then(() => 0)', join(e2e.tmp, 'stage/node_modules/pino/pino.js'),
-      ], { cwd: e2e.tmp });
+        process.execPath, '--input-type=module', '-e', 'for (const d of JSON.parse(process.argv[1])) await import(d);', JSON.stringify(deps),
+      ], { cwd: join(e2e.tmp, 'stage') });
       e2e.report.record(
         `the proxy and its ${staged.packages} production packages are staged where uid ${PROXY_USER.uid} can load them`,
-        probe.code === 0,
-        probe.code === 0 ? staged.main : `uid ${PROXY_USER.uid} cannot load the staged pino: ${probe.stderr.trim()}`,
+        probe.code === 0 && deps.length > 0,
+        probe.code === 0 ? `${staged.main}; imported ${deps.join(', ')}` : `uid ${PROXY_USER.uid} cannot import ${deps.join(', ')} from the staged tree: ${probe.stderr.trim()}`,
       );
     } catch (err) {
       e2e.report.record('prerequisites', false, `staging the proxy failed: ${(err as Error).message}`);
