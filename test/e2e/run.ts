@@ -2,14 +2,16 @@
 // cluster) get the init container's iptables rules, the Pod Identity agent and the built proxy; a third stands for
 // an EKS Anywhere cluster on IRSA (no agent: a projected service-account token, STS and the cluster's OIDC issuer);
 // a "lattice" namespace holds the Lattice-like verifier in front of the two demo apps, the PCA, STS and the issuer.
-// An app process in each pod then runs plain `curl http://demo-clusterN.example.com/`, exactly as in the seed.
-// See test/e2e/README.md.
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync, accessSync, constants } from 'node:fs';
+// An app process in each pod then runs plain `curl http://demo-clusterN.example.com/`, exactly as in the seed, and a
+// grpc-js app calls grpc-clusterN.example.com (GRPC target groups in front of grpc-js targets); cluster2's proxy
+// signs with SigV4A. See test/e2e/README.md.
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, accessSync, constants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSigningKey, mintServiceAccountToken, type SigningKey } from '../emulators/oidc.js';
+import { hostWithoutPort } from '../emulators/lattice.js';
 import { seedScenario, SEED_CA_ARN, SEED_REGION, type IrsaCaller, type SeedCaller } from '../emulators/scenario.js';
 import { tokenSha256 } from '../emulators/sts.js';
 import {
@@ -28,7 +30,8 @@ import {
 } from './netns.js';
 import { Supervisor, tail, type Proc } from './procs.js';
 import { curlIn, describe, Report, type HttpResult } from './report.js';
-import { stageProxy } from './stage.js';
+import { describeGrpc, grpcAppIn, type GrpcOutcome, type GrpcRun } from './grpc-app.js';
+import { stageGrpcClient, stageProxy, type StagedClient } from './stage.js';
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const ENTRYPOINT = join(REPO, 'init-iptables/entrypoint.sh');
@@ -45,8 +48,16 @@ const GID0_USER = { uid: 1000, gid: 0 };
 const ROOT = { uid: 0, gid: 0 };
 
 // Addresses, all inside namespaces this run creates.
-const SERVICE_V4: Record<string, string> = { 'demo-cluster1': '169.254.171.11', 'demo-cluster2': '169.254.171.12' };
-const SERVICE_V6: Record<string, string> = { 'demo-cluster1': 'fd00:ec2:80::11', 'demo-cluster2': 'fd00:ec2:80::12' };
+const SERVICE_V4: Record<string, string> = {
+  'demo-cluster1': '169.254.171.11', 'demo-cluster2': '169.254.171.12', 'grpc-cluster1': '169.254.171.13', 'grpc-cluster2': '169.254.171.14',
+};
+const SERVICE_V6: Record<string, string> = {
+  'demo-cluster1': 'fd00:ec2:80::11', 'demo-cluster2': 'fd00:ec2:80::12', 'grpc-cluster1': 'fd00:ec2:80::13', 'grpc-cluster2': 'fd00:ec2:80::14',
+};
+/** messages of each bidirectional Chat */
+const CHAT_MESSAGES = 3;
+const SIGV4_ALGORITHM = 'AWS4-HMAC-SHA256';
+const SIGV4A_ALGORITHM = 'AWS4-ECDSA-P256-SHA256';
 const MARKER_V4 = '169.254.171.20';
 const MARKER_V6 = 'fd00:ec2:80::20';
 /** in the captured range, nothing there: only the proxy can answer */
@@ -73,6 +84,8 @@ interface Pod {
   link: { pod4: string; lat4: string; pod6: string; lat6: string };
   /** cluster1 trusts the CA fetched from the (emulated) Private CA by ARN, cluster2 a CA file: both paths run */
   caMode: 'arn' | 'file';
+  /** SIGNING_ALGORITHM of its proxy: cluster2's signs with SigV4A, the others with SigV4 */
+  signing: 'sigv4' | 'sigv4a';
   dir: string;
   proxy?: Proc;
 }
@@ -127,7 +140,7 @@ class E2e {
   readonly tmp = mkdtempSync(join(tmpdir(), `lsp-e2e-${process.pid}-`));
   readonly sup = new Supervisor(this.tmp, REPO);
   readonly lat = nsName('lattice');
-  readonly scenario = seedScenario({ domain: 'example.com', irsa: true });
+  readonly scenario = seedScenario({ domain: 'example.com', irsa: true, grpc: true });
   readonly iamKey = randomBytes(32).toString('hex');
   readonly pods: Pod[];
   readonly created: string[] = [];
@@ -139,6 +152,8 @@ class E2e {
   readonly issuerUrl = `http://${OIDC_V4}${OIDC_ISSUER_PATH}`;
   /** proxy/dist/main.js staged where uid 1337 can read it */
   proxyMain = BUILT_MAIN;
+  /** the gRPC app staged where uid 1000 can read it */
+  grpcApp?: StagedClient;
   /** false when this kernel cannot do IPv6 nat: the IPv6 checks are then reported as SKIP, loudly */
   ipv6 = true;
   ipv6Reason = '';
@@ -148,7 +163,7 @@ class E2e {
   constructor() {
     // The non-root proxy must read the CA file and its token under this directory.
     chmodSync(this.tmp, 0o755);
-    const mk = (key: Pod['key'], n: number, caMode: 'arn' | 'file'): Pod => ({
+    const mk = (key: Pod['key'], n: number, caMode: 'arn' | 'file', signing: Pod['signing'] = 'sigv4'): Pod => ({
       key,
       ns: nsName(`pod${n}`),
       // The EKS Anywhere pod has no Pod Identity caller; its proxy signs as the IRSA role.
@@ -156,9 +171,10 @@ class E2e {
       ...(key === 'eksa' ? { irsa: this.scenario.irsa as IrsaCaller } : {}),
       link: { pod4: `169.254.20${n}.2/30`, lat4: `169.254.20${n}.1/30`, pod6: `fd00:ec2:81:${n}::2/64`, lat6: `fd00:ec2:81:${n}::1/64` },
       caMode,
+      signing,
       dir: join(this.tmp, `pod${n}`),
     });
-    this.pods = [mk('cluster1', 1, 'arn'), mk('cluster2', 2, 'file'), mk('eksa', 3, 'arn')];
+    this.pods = [mk('cluster1', 1, 'arn'), mk('cluster2', 2, 'file', 'sigv4a'), mk('eksa', 3, 'arn')];
   }
 
   emulatorEnv(): Record<string, string> {
@@ -200,7 +216,7 @@ class E2e {
       if (pod.irsa) await addRoute(pod.ns, `${STS_V4}/32`, via4);
       else await addAddress(pod.ns, `${AGENT_V4}/32`);
       const hosts: Array<[string, string]> = [];
-      for (const svc of this.scenario.services) {
+      for (const svc of [...this.scenario.services, ...this.scenario.grpcServices]) {
         hosts.push([SERVICE_V4[svc.name] as string, svc.hostname]);
         if (this.ipv6) hosts.push([SERVICE_V6[svc.name] as string, svc.hostname]);
       }
@@ -211,7 +227,7 @@ class E2e {
 
   async startLatticeSide(): Promise<{ caFile: string }> {
     const pki = join(this.tmp, 'pki');
-    const hostnames = this.scenario.services.map((s) => s.hostname);
+    const hostnames = [...this.scenario.services, ...this.scenario.grpcServices].map((s) => s.hostname);
     const made = await run(process.execPath, ['--import', 'tsx', EMULATOR_CLI, 'make-pki', '--out', pki, '--dns', hostnames.join(',')], {
       timeoutMs: 60_000,
       cwd: REPO,
@@ -220,17 +236,24 @@ class E2e {
     const caFile = join(pki, 'ca.pem');
     chmodSync(caFile, 0o644);
 
-    const targets: string[] = [];
-    for (const svc of this.scenario.services) {
-      const t = await this.startEmulator(`target-${svc.name}`, this.lat, [
-        'demo-target', '--host', '127.0.0.1', '--port', '0', '--app', svc.app, '--pod-name', svc.podName,
-      ]);
-      targets.push(`127.0.0.1:${String((t.ready as { port: number }).port)}`);
+    // The seed's HTTP/1.1 demo apps and a grpc-js server per cluster, with the scenario's policies (HTTP1 and GRPC
+    // target groups), as the lattice process's config file.
+    const services: Array<Record<string, unknown>> = [];
+    for (const [kind, list] of [['demo-target', this.scenario.services], ['grpc-target', this.scenario.grpcServices]] as const) {
+      for (const svc of list) {
+        const t = await this.startEmulator(`target-${svc.name}`, this.lat, [
+          kind, '--host', '127.0.0.1', '--port', '0', '--app', svc.app, '--pod-name', svc.podName,
+        ]);
+        const target = { host: '127.0.0.1', port: (t.ready as { port: number }).port };
+        services.push({ hostname: svc.hostname, target, authPolicy: svc.authPolicy, ...(kind === 'grpc-target' ? { protocolVersion: 'GRPC' } : {}) });
+      }
     }
+    const latticeConfig = join(this.tmp, 'lattice.json');
+    writeFileSync(latticeConfig, JSON.stringify({ services, serviceNetworkPolicy: this.scenario.serviceNetworkPolicy }, null, 2));
     // '::' is dual-stack: one listener answers on every service address, IPv4 and IPv6, like Lattice's VIPs.
     this.lattice = await this.startEmulator('lattice', this.lat, [
       'lattice', '--host', '::', '--port', '443', '--cert', join(pki, 'server.pem'), '--key', join(pki, 'server-key.pem'),
-      '--region', SEED_REGION, '--seed-services', targets.join(','), '--domain', this.scenario.domain, '--irsa', 'true',
+      '--region', SEED_REGION, '--account-id', this.scenario.accountId, '--config', latticeConfig,
     ]);
     await this.startEmulator('pca', this.lat, [
       'pca', '--host', PCA_V4, '--port', String(PCA_PORT), '--ca-arn', SEED_CA_ARN, '--ca-cert', caFile, '--region', SEED_REGION,
@@ -335,6 +358,7 @@ class E2e {
       AWS_REGION: SEED_REGION,
       APP_DOMAIN: this.scenario.domain,
       LOG_LEVEL: 'info',
+      SIGNING_ALGORITHM: pod.signing,
     };
     if (pod.irsa) {
       // What the pod identity webhook injects, plus the STS endpoint of this topology.
@@ -455,7 +479,7 @@ class E2e {
       this.report.skip('IPv6 path (curl -6 through ip6tables)', this.ipv6Reason);
     }
 
-    await this.report.check('Lattice saw only SigV4-verified requests for the allowed calls, signed as the calling cluster', async () => {
+    await this.report.check('Lattice saw only verified signatures (SigV4, or SigV4A from cluster2) for the allowed calls, signed as the calling cluster', async () => {
       const log = await this.latticeLog();
       const ok200 = log.filter((e) => e.status === 200);
       const bad = ok200.filter((e) => e.verified !== true || typeof e.principalArn !== 'string');
@@ -466,6 +490,143 @@ class E2e {
         byCluster('eks-cluster1', svc('demo-cluster2').hostname) &&
         byCluster('eks-cluster2', svc('demo-cluster1').hostname);
       return { ok, detail: `${log.length} requests logged, ${ok200.length} answered 200, ${bad.length} of them not verified` };
+    });
+  }
+
+  /** The gRPC app of a pod: a unary Hello and a bidirectional Chat to one host, by name or in one address family. */
+  callGrpc(from: Pod, hostname: string, family?: 4 | 6): Promise<GrpcRun> {
+    const app = this.grpcApp;
+    if (!app) throw new Error('the gRPC app was not staged');
+    return grpcAppIn(from.ns, APP_USER, { script: app.script, proto: app.proto, host: hostname, family, name: from.key, messages: CHAT_MESSAGES });
+  }
+
+  /**
+   * gRPC through the capture: grpc-js with insecure channel credentials (h2c prior knowledge) to port 80 of a
+   * Lattice name, redirected to the proxy, signed per RPC and sent as h2 over TLS; GRPC target groups in front of
+   * grpc-js servers. Allowed cross-cluster, denied same-cluster (Lattice's 403, which grpc-js reports as
+   * PERMISSION_DENIED), by name and over IPv4 and IPv6; the EKS Anywhere pod by role.
+   */
+  async grpcChecks(): Promise<void> {
+    const [pod1, pod2, pod3] = this.pods as [Pod, Pod, Pod];
+    const grpcSvc = (hostname: string) => this.scenario.grpcServices.find((s) => s.hostname === hostname)!;
+    const how = (family?: 4 | 6): string => (family ? `IPv${family}` : 'by name');
+    // The principal Lattice names: the Pod Identity role of the cluster, or the IRSA role.
+    const principalOf = (p: Pod): string => (p.irsa ? p.irsa.roleArn : p.caller.roleArn).split('/').pop() as string;
+    const expectAddress = (to: string, family?: 4 | 6): string | undefined =>
+      family === 4 ? SERVICE_V4[grpcSvc(to).name] : family === 6 ? SERVICE_V6[grpcSvc(to).name] : undefined;
+
+    const allowed = (from: Pod, to: string, family?: 4 | 6) => {
+      const svc = grpcSvc(to);
+      return this.report.check(`${from.key} -> ${svc.name} (gRPC, ${how(family)}): unary Hello and bidirectional Chat OK from ${svc.app}`, async () => {
+        const r = await this.callGrpc(from, to, family);
+        const greeting = (name: string): string => `Requesting to Pod(${svc.podName}): Hello from ${svc.app}, ${name}`;
+        const h = r.hello;
+        const c = r.chat;
+        const ok =
+          r.error === undefined &&
+          h?.code === 0 &&
+          h.message === greeting(from.key) &&
+          // Lattice's identity header names the role the proxy signed as; no credential reached the target.
+          String(h.targetSaw?.latticeIdentity).includes(principalOf(from)) &&
+          h.targetSaw?.authorization === false &&
+          h.targetSaw?.securityToken === false &&
+          h.trailers?.['x-demo-trailer'] === 'hello-done' &&
+          c?.code === 0 &&
+          c.sent === CHAT_MESSAGES &&
+          c.replies.length === CHAT_MESSAGES &&
+          c.replies.every((m, i) => m === greeting(`${from.key}-${i + 1}`)) &&
+          c.headers?.['x-demo-pod'] === svc.podName &&
+          c.trailers?.['x-demo-count'] === String(CHAT_MESSAGES) &&
+          r.address === expectAddress(to, family);
+        return { ok, detail: describeGrpc(r) };
+      });
+    };
+    const denied = (from: Pod, to: string, family?: 4 | 6) => {
+      const svc = grpcSvc(to);
+      return this.report.check(`${from.key} -> ${svc.name} (gRPC, ${how(family)}): Hello and Chat PERMISSION_DENIED (Lattice's 403 relayed)`, async () => {
+        const r = await this.callGrpc(from, to, family);
+        // The refusal is Lattice's, relayed as it came (its 403 names the error type); the sidecar's own gRPC errors
+        // would carry x-lattice-proxy-error instead.
+        const byLattice = (o: GrpcOutcome | undefined): boolean =>
+          o?.code === 7 &&
+          o.headers?.['x-amzn-errortype'] === 'AccessDeniedException' &&
+          o.headers['x-lattice-proxy-error'] === undefined &&
+          o.metadata?.['x-lattice-proxy-error'] === undefined;
+        const ok = r.error === undefined && byLattice(r.hello) && byLattice(r.chat) && r.address === expectAddress(to, family);
+        return { ok, detail: describeGrpc(r) };
+      });
+    };
+
+    out(`--- gRPC: a grpc-js app (uid 1000, gid 1000, insecure channel) calls Hello and Chat (${CHAT_MESSAGES} messages) on port 80 ---`);
+    const families: Array<4 | 6 | undefined> = [undefined, 4];
+    if (this.ipv6) families.push(6);
+    else this.report.skip('gRPC over IPv6 (ip6tables)', this.ipv6Reason);
+    for (const family of families) {
+      for (const pod of [pod1, pod2]) {
+        await allowed(pod, pod.caller.allowedGrpcHostname as string, family);
+        await denied(pod, pod.caller.deniedGrpcHostname as string, family);
+      }
+    }
+    const irsa = pod3.irsa as IrsaCaller;
+    await allowed(pod3, irsa.allowedGrpcHostname as string);
+    await denied(pod3, irsa.deniedGrpcHostname as string);
+
+    await this.report.check('Lattice took every RPC as HTTP/2 gRPC POST /lattice.demo.v1.Demo/{Hello,Chat}, verified, allowed by policy per cluster; the proxies logged h2c in, h2 out', async () => {
+      const log = (await this.latticeLog()).filter((e) => this.scenario.grpcServices.some((s) => s.hostname === hostWithoutPort(String(e.host))));
+      const paths = new Set(log.map((e) => String(e.rawPath)));
+      const wellFormed = log.every((e) => e.protocol === 'HTTP/2' && e.grpc === true && e.method === 'POST' && e.verified === true);
+      const okCalls = log.filter((e) => e.status === 200 && e.grpcStatus === 0);
+      const deniedCalls = log.filter((e) => e.status === 403 && e.code === 'AccessDeniedException');
+      // Each allowed call came from the cluster the service's policy names (or the IRSA role for grpc-cluster1).
+      const rightCaller = okCalls.every((e) => {
+        const host = hostWithoutPort(String(e.host));
+        const callers = this.pods.filter((p) => (p.irsa ? p.irsa.allowedGrpcHostname : p.caller.allowedGrpcHostname) === host);
+        return callers.some((p) => String(e.principalArn).includes(`/${principalOf(p)}/`));
+      });
+      const perRun = families.length * 2 + 1;
+      const grpcAccessLines = () =>
+        this.pods.flatMap((p) => (p.proxy?.lines ?? []).map(jsonLine).filter((j) => j?.event === 'access' && String(j.path).startsWith('/lattice.demo.v1.Demo/')));
+      // The proxies write their access lines in batches: give the last ones a moment to arrive.
+      for (let waited = 0; grpcAccessLines().length < log.length && waited < 3000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+      const accessLines = grpcAccessLines();
+      const h2 = accessLines.every((j) => j?.protocol === 'h2c' && j.upstreamProtocol === 'h2');
+      const ok =
+        wellFormed &&
+        rightCaller &&
+        paths.has('/lattice.demo.v1.Demo/Hello') &&
+        paths.has('/lattice.demo.v1.Demo/Chat') &&
+        paths.size === 2 &&
+        okCalls.length === 2 * perRun &&
+        deniedCalls.length === 2 * perRun &&
+        okCalls.length + deniedCalls.length === log.length &&
+        accessLines.length === log.length &&
+        h2;
+      return {
+        ok,
+        detail: `${log.length} gRPC requests logged: ${okCalls.length} answered 200 grpc-status 0, ${deniedCalls.length} 403 AccessDeniedException; well-formed ${wellFormed}, right callers ${rightCaller}; ${accessLines.length} proxy access lines, all h2c -> h2: ${h2}`,
+      };
+    });
+
+    await this.report.check(`cluster2's proxy (SIGNING_ALGORITHM=sigv4a) signed every request, HTTP/1.1 and gRPC, with ${SIGV4A_ALGORITHM}; the others with ${SIGV4_ALGORITHM}`, async () => {
+      const log = await this.latticeLog();
+      const from = (p: Pod) => log.filter((e) => String(e.principalArn).includes(`/${principalOf(p)}/`));
+      const signedWith = (p: Pod, algorithm: string) => from(p).every((e) => e.signingAlgorithm === algorithm && e.verified === true);
+      const v4a = from(pod2);
+      const v4aGrpc = v4a.filter((e) => e.grpc === true && e.status === 200).length;
+      const v4aHttp = v4a.filter((e) => e.grpc === false && e.status === 200).length;
+      const ok =
+        signedWith(pod2, SIGV4A_ALGORITHM) &&
+        signedWith(pod1, SIGV4_ALGORITHM) &&
+        signedWith(pod3, SIGV4_ALGORITHM) &&
+        v4aGrpc > 0 &&
+        v4aHttp > 0 &&
+        from(pod1).length > 0 &&
+        from(pod3).length > 0;
+      const algorithms = (p: Pod) => [...new Set(from(p).map((e) => String(e.signingAlgorithm)))].join(',') || 'none';
+      return {
+        ok,
+        detail: `cluster2: ${v4a.length} requests (${v4aGrpc} gRPC and ${v4aHttp} HTTP/1.1 answered 200), algorithms ${algorithms(pod2)}; cluster1: ${from(pod1).length}, ${algorithms(pod1)}; eksa: ${from(pod3).length}, ${algorithms(pod3)}`,
+      };
     });
   }
 
@@ -615,6 +776,7 @@ class E2e {
     }
     await this.checkNoNetAdmin(this.pods[0] as Pod);
     await this.seedChecks();
+    await this.grpcChecks();
     await this.irsaChecks();
     await this.captureChecks();
   }
@@ -653,17 +815,31 @@ async function main(): Promise<number> {
     try {
       const staged = await stageProxy(REPO, join(e2e.tmp, 'stage'));
       e2e.proxyMain = staged.main;
+      // Every production dependency of package.json, imported by name from the staged tree as uid 1337.
+      const deps = Object.keys((JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {});
       const probe = await run('setpriv', [
         `--reuid=${PROXY_USER.uid}`, `--regid=${PROXY_USER.gid}`, '--clear-groups',
-        process.execPath, '-e', 'import(process.argv[1]).then(() => 0)', join(e2e.tmp, 'stage/node_modules/prom-client/lib/registry.js'),
-      ], { cwd: e2e.tmp });
+        process.execPath, '--input-type=module', '-e', 'for (const d of JSON.parse(process.argv[1])) await import(d);', JSON.stringify(deps),
+      ], { cwd: join(e2e.tmp, 'stage') });
       e2e.report.record(
         `the proxy and its ${staged.packages} production packages are staged where uid ${PROXY_USER.uid} can load them`,
-        probe.code === 0,
-        probe.code === 0 ? staged.main : `uid ${PROXY_USER.uid} cannot load the staged prom-client: ${probe.stderr.trim()}`,
+        probe.code === 0 && deps.length > 0,
+        probe.code === 0 ? `${staged.main}; imported ${deps.join(', ')}` : `uid ${PROXY_USER.uid} cannot import ${deps.join(', ')} from the staged tree: ${probe.stderr.trim()}`,
+      );
+      // The gRPC app runs as the app's uid/gid 1000 from a tree of its own (grpc-js is a dev dependency).
+      const app = stageGrpcClient(REPO, join(e2e.tmp, 'grpc-app'));
+      e2e.grpcApp = app;
+      const probeApp = await run('setpriv', [
+        `--reuid=${APP_USER.uid}`, `--regid=${APP_USER.gid}`, '--clear-groups',
+        process.execPath, '--input-type=module', '-e', "await import('@grpc/grpc-js'); await import('@grpc/proto-loader');",
+      ], { cwd: join(e2e.tmp, 'grpc-app') });
+      e2e.report.record(
+        `the gRPC app (grpc-client.mjs, grpc-js and ${app.packages} packages) is staged where uid ${APP_USER.uid} can load it`,
+        probeApp.code === 0,
+        probeApp.code === 0 ? app.script : `uid ${APP_USER.uid} cannot import @grpc/grpc-js from the staged tree: ${probeApp.stderr.trim()}`,
       );
     } catch (err) {
-      e2e.report.record('prerequisites', false, `staging the proxy failed: ${(err as Error).message}`);
+      e2e.report.record('prerequisites', false, `staging the proxy or the gRPC app failed: ${(err as Error).message}`);
     }
   }
   if (e2e.report.failed > 0) {

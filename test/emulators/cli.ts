@@ -28,9 +28,10 @@ Commands:
   echo-target   --host --port
   make-pki      --out DIR --dns a.example.com,b.example.com [--ip 169.254.171.1,127.0.0.1]
                 writes ca.pem, ca-key.pem, server.pem, server-key.pem; prints {"ready":true,"out":DIR,...}
-  seed-world    [--host 127.0.0.1] [--iam-key K] [--irsa true]: the whole seed scenario in one process (demo,
-                manual tries); prints URLs, ports, token files and the CA path (--irsa: also the OIDC issuer, STS
-                and the IRSA caller's token file; demo-cluster1 then allows the IRSA role).
+  seed-world    [--host 127.0.0.1] [--iam-key K] [--irsa true] [--grpc true]: the whole seed scenario in one process
+                (demo, manual tries); prints URLs, ports, token files and the CA path (--irsa: also the OIDC issuer, STS
+                and the IRSA caller's token file; demo-cluster1 then allows the IRSA role; --grpc: also
+                grpc-cluster1/2.<domain>, GRPC target groups in front of grpc-js targets, with demo-cluster1/2's policies).
   oidc          --host --port --key-file signer.pem [--issuer-path /id/HEX] [--public-url URL]: a service-account
                 issuer (discovery + JWKS); the key file is created (RSA 2048, PKCS#8) when missing.
                 ready: {"ready":true,"url":ISSUER_URL,"jwksUri":...,"kid":...}
@@ -67,7 +68,7 @@ const FLAG_NAMES = [
   'config', 'host', 'port', 'iam-key', 'role-arn', 'token', 'token-file', 'tags', 'ttl', 'session-name', 'ca-arn',
   'ca-cert', 'chain', 'region', 'cert', 'key', 'account-id', 'max-skew', 'seed-services', 'domain', 'app', 'pod-name',
   'out', 'dns', 'ip', 'irsa', 'key-file', 'issuer-path', 'public-url', 'issuer', 'namespace', 'service-account',
-  'audience', 'subjects', 'duration',
+  'audience', 'subjects', 'duration', 'grpc',
 ] as const;
 
 const camel = (s: string): string => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -313,7 +314,7 @@ async function main(): Promise<void> {
       return;
     }
     case 'seed-world': {
-      const world = await startSeedWorld({ host, iamKey: flags['iam-key'] ?? process.env.EMULATOR_IAM_KEY, irsa: flags.irsa === 'true' });
+      const world = await startSeedWorld({ host, iamKey: flags['iam-key'] ?? process.env.EMULATOR_IAM_KEY, irsa: flags.irsa === 'true', grpc: flags.grpc === 'true' });
       const caFile = join(world.agents.cluster1.tokenFile, '..', 'seed-ca.pem');
       writeFileSync(caFile, world.caPem);
       ready({
@@ -328,10 +329,12 @@ async function main(): Promise<void> {
           cluster2: { url: world.agents.cluster2.url, tokenFile: world.tokenFiles.cluster2 },
         },
         hostnames: world.scenario.services.map((s) => s.hostname),
+        ...(flags.grpc === 'true' ? { grpcHostnames: world.scenario.grpcServices.map((s) => s.hostname) } : {}),
         ...(world.irsa
           ? { irsa: { roleArn: world.irsa.caller.roleArn, tokenFile: world.irsa.tokenFile, stsEndpoint: world.irsa.sts.url, issuer: world.irsa.issuer.url } }
           : {}),
         targets: Object.fromEntries(Object.entries(world.targets).map(([k, t]) => [k, t.url])),
+        ...(flags.grpc === 'true' ? { grpcTargets: Object.fromEntries(Object.entries(world.grpcTargets).map(([k, t]) => [k, t.address])) } : {}),
       });
       serveUntilSignal(() => world.close());
       return;

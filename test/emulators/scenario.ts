@@ -1,5 +1,6 @@
 // The seed's demo scenario as data (two EKS clusters, apps namespace, demo-cluster1/2 services behind one Lattice
-// service network) and a helper that starts all the emulators for it in-process.
+// service network; optionally grpc-cluster1/2, gRPC services with the same cross-cluster policies) and a helper that
+// starts all the emulators for it in-process.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,8 @@ import { startOidcIssuer, type OidcIssuer } from './oidc.js';
 import { createTestCa } from './pki.js';
 import { irsaTrustPolicy, startStsEmulator, type StsEmulator } from './sts.js';
 import { startDemoTarget, type TargetServer } from './demo-target.js';
-import { startLattice, type Lattice } from './lattice.js';
+import { startGrpcTarget, type GrpcTarget } from './grpc-target.js';
+import { startLattice, type Lattice, type LatticeServiceConfig } from './lattice.js';
 import { startPcaEmulator, type PcaEmulator } from './pca.js';
 import { startPodIdentityAgent, type PodIdentityAgent } from './pod-identity.js';
 import type { PolicyDocument, PolicyStatement } from './policy.js';
@@ -96,6 +98,9 @@ export interface SeedCaller {
   allowedHostname: string;
   /** a service of the scenario it must NOT reach */
   deniedHostname: string;
+  /** with seedScenario({ grpc: true }): the gRPC service it may call (the peer cluster's) and its own, denied */
+  allowedGrpcHostname?: string;
+  deniedGrpcHostname?: string;
 }
 
 /**
@@ -112,6 +117,9 @@ export interface IrsaCaller {
   roleArn: string;
   allowedHostname: string;
   deniedHostname: string;
+  /** with seedScenario({ grpc: true }): grpc-cluster1 allows the role, like demo-cluster1 */
+  allowedGrpcHostname?: string;
+  deniedGrpcHostname?: string;
 }
 
 export const IRSA_CLUSTER = 'eksa-cluster3';
@@ -127,15 +135,23 @@ export interface SeedScenario {
   accountId: string;
   caArn: string;
   services: SeedService[];
+  /**
+   * with seedScenario({ grpc: true }): grpc-cluster1/2, GRPC target groups (the controller's protocol version for a
+   * GRPCRoute backend) with the policies of demo-cluster1/2; empty otherwise
+   */
+  grpcServices: SeedService[];
   serviceNetworkPolicy: PolicyDocument;
   callers: { cluster1: SeedCaller; cluster2: SeedCaller };
   /** with seedScenario({ irsa: true }): the EKS Anywhere caller, allowed by demo-cluster1's policy only */
   irsa?: IrsaCaller;
 }
 
-export function seedScenario(opts: { domain?: string; irsa?: boolean } = {}): SeedScenario {
+export function seedScenario(opts: { domain?: string; irsa?: boolean; grpc?: boolean } = {}): SeedScenario {
   const domain = opts.domain ?? 'example.com';
   const host = (n: string): string => `${n}.${domain}`;
+  // demo-clusterN's gRPC sibling: grpc-clusterN.
+  const grpcNames = (allowed: string, denied: string): { allowedGrpcHostname?: string; deniedGrpcHostname?: string } =>
+    opts.grpc ? { allowedGrpcHostname: host(allowed.replace(/^demo-/, 'grpc-')), deniedGrpcHostname: host(denied.replace(/^demo-/, 'grpc-')) } : {};
   const caller = (cluster: string, peer: string, self: string): SeedCaller => ({
     cluster,
     roleArn: `arn:aws:iam::${SEED_ACCOUNT}:role/${cluster}-lattice-client`,
@@ -148,6 +164,7 @@ export function seedScenario(opts: { domain?: string; irsa?: boolean } = {}): Se
     }),
     allowedHostname: host(peer),
     deniedHostname: host(self),
+    ...grpcNames(peer, self),
   });
   const irsa: IrsaCaller | undefined = opts.irsa
     ? {
@@ -158,6 +175,7 @@ export function seedScenario(opts: { domain?: string; irsa?: boolean } = {}): Se
         roleArn: `arn:aws:iam::${SEED_ACCOUNT}:role/${IRSA_CLUSTER}-lattice-client`,
         allowedHostname: host('demo-cluster1'),
         deniedHostname: host('demo-cluster2'),
+        ...grpcNames('demo-cluster1', 'demo-cluster2'),
       }
     : undefined;
   const withIrsa = (p: PolicyDocument): PolicyDocument =>
@@ -185,6 +203,24 @@ export function seedScenario(opts: { domain?: string; irsa?: boolean } = {}): Se
         authPolicy: allowClusterNamespacePolicy('eks-cluster1'),
       },
     ],
+    grpcServices: opts.grpc
+      ? [
+          {
+            name: 'grpc-cluster1',
+            hostname: host('grpc-cluster1'),
+            app: 'grpc-cluster1-v1',
+            podName: 'grpc-cluster1-v1-5f7d8c6b9-h4n8t',
+            authPolicy: withIrsa(allowClusterNamespacePolicy('eks-cluster2')),
+          },
+          {
+            name: 'grpc-cluster2',
+            hostname: host('grpc-cluster2'),
+            app: 'grpc-cluster2-v1',
+            podName: 'grpc-cluster2-v1-8c5b7d9f4-r6v2m',
+            authPolicy: allowClusterNamespacePolicy('eks-cluster1'),
+          },
+        ]
+      : [],
     serviceNetworkPolicy: authenticatedOnlyPolicy(),
     callers: {
       cluster1: caller('eks-cluster1', 'demo-cluster2', 'demo-cluster1'),
@@ -205,6 +241,8 @@ export interface SeedWorld {
   latticePort: number;
   /** by service name: demo-cluster1, demo-cluster2 */
   targets: Record<string, TargetServer>;
+  /** with startSeedWorld({ grpc: true }), by service name: grpc-cluster1, grpc-cluster2 (grpc-js servers) */
+  grpcTargets: Record<string, GrpcTarget>;
   /** by caller: cluster1, cluster2 */
   agents: { cluster1: PodIdentityAgent; cluster2: PodIdentityAgent };
   tokenFiles: { cluster1: string; cluster2: string };
@@ -234,11 +272,13 @@ export interface SeedWorldOptions {
   irsa?: boolean;
   /** lifetime of the STS credentials when the SDK asks none (STS: 3600) */
   irsaDurationSeconds?: number;
+  /** also serve grpc-cluster1/2 (GRPC target groups in front of grpc-js demo targets), see SeedScenario.grpcServices */
+  grpc?: boolean;
 }
 
 /** Starts the whole seed world on loopback ephemeral ports; close() stops everything, also after a partial start. */
 export async function startSeedWorld(opts: SeedWorldOptions = {}): Promise<SeedWorld> {
-  const scenario = seedScenario({ domain: opts.domain, irsa: opts.irsa });
+  const scenario = seedScenario({ domain: opts.domain, irsa: opts.irsa, grpc: opts.grpc });
   const iamKey = opts.iamKey ?? randomBytes(32).toString('hex');
   const host = opts.host ?? '127.0.0.1';
   const closers: Array<() => Promise<void>> = [];
@@ -251,7 +291,7 @@ export async function startSeedWorld(opts: SeedWorldOptions = {}): Promise<SeedW
   try {
     const ca = await createTestCa();
     const serverCert = await ca.issue({
-      dnsNames: [...scenario.services.map((s) => s.hostname), 'localhost'],
+      dnsNames: [...scenario.services.map((s) => s.hostname), ...scenario.grpcServices.map((s) => s.hostname), 'localhost'],
       ipAddresses: ['127.0.0.1', '::1'],
     });
     const targets: Record<string, TargetServer> = {};
@@ -259,6 +299,12 @@ export async function startSeedWorld(opts: SeedWorldOptions = {}): Promise<SeedW
       const t = await startDemoTarget({ host, app: s.app, podName: s.podName });
       closers.push(() => t.close());
       targets[s.name] = t;
+    }
+    const grpcTargets: Record<string, GrpcTarget> = {};
+    for (const s of scenario.grpcServices) {
+      const t = await startGrpcTarget({ host, app: s.app, podName: s.podName });
+      closers.push(() => t.close());
+      grpcTargets[s.name] = t;
     }
     const lattice = await startLattice({
       host,
@@ -269,11 +315,19 @@ export async function startSeedWorld(opts: SeedWorldOptions = {}): Promise<SeedW
       region: scenario.region,
       accountId: scenario.accountId,
       serviceNetworkPolicy: scenario.serviceNetworkPolicy,
-      services: scenario.services.map((s) => ({
-        hostname: s.hostname,
-        target: { host, port: (targets[s.name] as TargetServer).port },
-        authPolicy: s.authPolicy,
-      })),
+      services: [
+        ...scenario.services.map((s) => ({
+          hostname: s.hostname,
+          target: { host, port: (targets[s.name] as TargetServer).port },
+          authPolicy: s.authPolicy,
+        })),
+        ...scenario.grpcServices.map((s): LatticeServiceConfig => ({
+          hostname: s.hostname,
+          target: { host, port: (grpcTargets[s.name] as GrpcTarget).port },
+          authPolicy: s.authPolicy,
+          protocolVersion: 'GRPC',
+        })),
+      ],
     });
     closers.push(() => lattice.close());
     const agentFor = async (c: SeedCaller): Promise<PodIdentityAgent> => {
@@ -303,6 +357,7 @@ export async function startSeedWorld(opts: SeedWorldOptions = {}): Promise<SeedW
       latticeUrl: lattice.url,
       latticePort: lattice.port,
       targets,
+      grpcTargets,
       agents: { cluster1, cluster2 },
       tokenFiles: { cluster1: cluster1.tokenFile, cluster2: cluster2.tokenFile },
       pca,
