@@ -109,12 +109,15 @@ function targetForm(buf: Buffer, start: number, end: number): boolean {
 export function parseRequestHead(buf: Buffer, start: number, end: number, head: RequestHead, maxHeaders: number): void {
   head.reset();
   head.headBytes = end - start;
+  // One native decode of the whole head; names and values are then slices of it (pure JS, no call into
+  // C++ per field: a per-field latin1Slice was a third of the parser's time, measured).
+  const text = latin1(buf, start, end);
   let p = start;
 
   // --- request-line = method SP request-target SP HTTP-version CRLF
   while (p < end && TCHAR[buf[p]!] === 1) p++;
   if (p === start || buf[p] !== SP) bad(p === start ? 'the request line does not start with a method' : `invalid byte ${describeByte(buf[p]!)} in the method`);
-  const method = latin1(buf, start, p);
+  const method = text.slice(0, p - start);
   if (!KNOWN_METHODS.has(method)) bad(`unknown method "${method.length > 32 ? method.slice(0, 32) + '...' : method}"`);
   head.method = method;
   const targetStart = ++p;
@@ -130,7 +133,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, head: 
   // A request-target has no fragment (RFC 9112 §3.2); forwarding it would sign `%23...` as part of the path.
   if (fragment) bad('the request target has a fragment (#...); a request-target never carries one');
   if (method !== 'CONNECT' && !targetForm(buf, targetStart, p)) bad('the request target is not in origin-form (/...), absolute-form (scheme://...) or asterisk-form (*)');
-  head.target = latin1(buf, targetStart, p);
+  head.target = text.slice(targetStart - start, p - start);
   p++;
   // "HTTP/1.1" or "HTTP/1.0", exactly, then CRLF.
   if (
@@ -170,7 +173,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, head: 
       bad(c === SP || c === HTAB ? 'white space between a header name and its colon' : `invalid byte ${describeByte(c)} in a header name`);
     }
     if (p === nameStart) bad('a header line has an empty name');
-    let name = latin1(buf, nameStart, p);
+    let name = text.slice(nameStart - start, p - start);
     if (upper) name = name.toLowerCase();
     p++;
     while (buf[p] === SP || buf[p] === HTAB) p++;
@@ -188,7 +191,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, head: 
       if (c === LF) bad('bare LF in a header line (lines end in CRLF)');
       bad(`invalid byte ${describeByte(c)} in the value of header "${name}"`);
     }
-    const value = latin1(buf, valueStart, valueEnd);
+    const value = text.slice(valueStart - start, valueEnd - start);
     p += 2;
     if (names.length >= maxHeaders) throw new HeadersTooLargeError(`more than ${maxHeaders} header lines`);
     names.push(name);

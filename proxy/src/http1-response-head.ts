@@ -76,6 +76,8 @@ function bad(message: string): never {
 export function parseResponseHead(buf: Buffer, start: number, end: number, head: ResponseHead, headRequest: boolean, maxHeaders: number): void {
   head.reset();
   head.headBytes = end - start;
+  // One native decode of the whole head; fields are slices of it (see http1-request-head.ts).
+  const text = latin1(buf, start, end);
   let p = start;
   // status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF
   if (
@@ -97,7 +99,7 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, head:
     p++;
     const reasonStart = p;
     while (REASON_CHAR[buf[p]!] === 1) p++;
-    head.reason = latin1(buf, reasonStart, p);
+    head.reason = text.slice(reasonStart - start, p - start);
   } else {
     head.reason = '';
   }
@@ -123,7 +125,7 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, head:
       p++;
     }
     if (p === nameStart || buf[p] !== COLON) bad('invalid header name in the response');
-    const rawName = latin1(buf, nameStart, p);
+    const rawName = text.slice(nameStart - start, p - start);
     const name = upper ? rawName.toLowerCase() : rawName;
     p++;
     while (buf[p] === SP || buf[p] === HTAB) p++;
@@ -139,7 +141,7 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, head:
       if (c === CR && buf[p + 1] === LF) break;
       bad('invalid byte in a response header value');
     }
-    const value = latin1(buf, valueStart, valueEnd);
+    const value = text.slice(valueStart - start, valueEnd - start);
     p += 2;
     if (head.names.length >= maxHeaders) bad(`more than ${maxHeaders} response header lines`);
     head.rawNames.push(rawName);
