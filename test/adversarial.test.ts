@@ -82,7 +82,7 @@ describe('adversarial input against the built proxy', () => {
     const frontCa = join(mkdtempSync(join(tmpdir(), 'lsp-adversarial-')), 'front-ca.pem');
     writeFileSync(frontCa, front.caPem);
     // CA_ARN still loads the emulated Private CA root; CA_FILE adds the front's, which it presents for any name.
-    proxy = await startSeedProxy(world, 'cluster1', { NODE_OPTIONS: DEFAULT_NODE_OPTIONS, CONNECT_TO: `127.0.0.1:${front.port}`, CA_FILE: frontCa });
+    proxy = await startSeedProxy(world, 'cluster1', { NODE_OPTIONS: DEFAULT_NODE_OPTIONS, CONNECT_TO: `127.0.0.1:${front.port}`, CA_FILE: frontCa, UPSTREAM_KEEPALIVE_TIMEOUT_MS: '4000' });
     proxy.child.once('exit', (code, signal) => {
       exitedWith = `${code ?? ''}${signal ?? ''}`;
     });
@@ -212,7 +212,7 @@ describe('adversarial input against the built proxy', () => {
 
   it('is alive afterwards, memory back near baseline, and upstream saw only signed requests to allowed hosts', async () => {
     expectAlive();
-    // Idle upstream keep-alive sockets close after UPSTREAM_KEEPALIVE_TIMEOUT_MS (4 s), refused clients after
+    // Idle upstream keep-alive sockets close after UPSTREAM_KEEPALIVE_TIMEOUT_MS (set to 4 s for this run), refused clients after
     // the 2 s lingering close; give those and the heap a moment.
     await sleep(6_000);
     const health = await proxy.readyz();
