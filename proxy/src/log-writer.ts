@@ -1,4 +1,4 @@
-// The one writer behind every log line (pino's and the access log's): lines are appended to a batch in memory
+// The one writer behind every log line (the logger's and the access log's): lines are appended to a batch in memory
 // and written with one asynchronous write(2) per batch, off the event loop (libuv's thread pool), so a slow
 // reader of stdout never stalls a request. end() writes what is left and resolves once it is out: the
 // shutdown path awaits it, so no line is lost on SIGTERM or any orderly exit.
@@ -7,8 +7,10 @@ import { write, writeSync } from 'node:fs';
 
 export interface LogWriterOptions {
   readonly fd: number;
-  /** Batch size that triggers a write at once rather than on the next turn of the event loop. */
+  /** Batch size that triggers a write at once. */
   readonly highWaterBytes?: number;
+  /** Longest a line waits for its batch to fill before it is written anyway. */
+  readonly maxDelayMs?: number;
   /**
    * Bytes waiting (not yet written) beyond which new lines are dropped and counted rather than buffered: a
    * wedged stdout must not grow the sidecar's memory without bound.
@@ -23,14 +25,16 @@ export class LogWriter {
   #batch = '';
   /** Bytes handed to an in-flight write(2). */
   #writing = 0;
-  #scheduled = false;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #maxDelay: number;
   #dropped = 0;
   #ending: Array<() => void> = [];
   #failed: Error | undefined;
 
   constructor(o: LogWriterOptions) {
     this.#fd = o.fd;
-    this.#highWater = o.highWaterBytes ?? 16 * 1024;
+    this.#highWater = o.highWaterBytes ?? 64 * 1024;
+    this.#maxDelay = o.maxDelayMs ?? 50;
     this.#maxBacklog = o.maxBacklogBytes ?? 16 * 1024 * 1024;
   }
 
@@ -46,22 +50,24 @@ export class LogWriter {
       return true;
     }
     this.#batch += line;
-    if (this.#writing === 0) {
-      if (this.#batch.length >= this.#highWater) this.#flush();
-      else if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(this.#onImmediate);
-      }
-    }
+    if (this.#writing !== 0) return true;
+    if (this.#batch.length >= this.#highWater) this.#flush();
+    // One timer per batch, not per line: a write(2) on the thread pool costs two thread hand-offs, so lines
+    // are gathered for up to maxDelayMs (a flush per event-loop turn was a write per few requests).
+    else if (this.#timer === undefined) this.#timer = setTimeout(this.#onTimer, this.#maxDelay).unref();
     return true;
   }
 
-  readonly #onImmediate = (): void => {
-    this.#scheduled = false;
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
     if (this.#writing === 0) this.#flush();
   };
 
   #flush(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
     if (this.#batch === '') {
       if (this.#writing === 0) for (const w of this.#ending.splice(0)) w();
       return;
@@ -93,7 +99,9 @@ export class LogWriter {
         return;
       }
       this.#writing = 0;
-      this.#flush();
+      // Lines that came in meanwhile: at once if ending or the batch is full, else after the delay.
+      if (this.#ending.length > 0 || this.#batch.length >= this.#highWater || this.#batch === '') this.#flush();
+      else if (this.#timer === undefined) this.#timer = setTimeout(this.#onTimer, this.#maxDelay).unref();
     });
   }
 
