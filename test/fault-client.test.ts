@@ -81,7 +81,11 @@ describe('the app aborts in the middle of an upload', () => {
     expect(recs).toHaveLength(ROUNDS);
     expect(recs.filter((u) => u.ended)).toEqual([]);
     await eventually('in-flight gauge back to 0', 10_000, async () => (metricValue(await p.metrics(), 'lattice_proxy_in_flight_requests') === 0 ? true : undefined));
-    const aborted = p.logs.filter((l) => l['event'] === 'access' && l['status'] === 499 && l['path'] === '/upload');
+    // The access log is batched (up to 50 ms): wait for the lines rather than read them at once.
+    const aborted = await eventually('an access line with 499 per aborted upload', 10_000, () => {
+      const lines = p.logs.filter((l) => l['event'] === 'access' && l['status'] === 499 && l['path'] === '/upload');
+      return lines.length >= ROUNDS ? lines : undefined;
+    });
     expect(aborted.length).toBeGreaterThanOrEqual(ROUNDS);
 
     // File descriptors: the app-side and upstream-side sockets of 25 aborted exchanges are all closed.

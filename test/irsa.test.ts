@@ -161,7 +161,8 @@ describe('with short-lived STS credentials (24 s)', () => {
   it('STS down later: cached credentials until they expire, then 503 and not ready naming STS; recovers without restart', async () => {
     const irsa = world.irsa!;
     const p = await proxy(world);
-    const fetched = refreshed(p)[0]!;
+    // Ready means credentials are loaded; their log line may still be in the writer's batch (up to 50 ms).
+    const fetched = await p.waitForLog((l) => l['event'] === 'credentials_refreshed', 5_000);
     const expiresAt = Date.parse(String(fetched['expiration']));
     const host = irsa.caller.allowedHostname;
     await irsa.sts.setDown(true);
