@@ -25,7 +25,7 @@ import { runWrk, type LoadResult } from './lib/wrk.js';
 import { evaluateGoals, printReport, type BenchReport, type StreamResult, type TargetInfo } from './lib/report.js';
 import { fixedSummary, ratios, type FixedRateResult } from './lib/summary.js';
 import { diagnoseTail, mergeDiagnoses, type TailDiagnosis, type TailTrace } from './lib/tail.js';
-import { newestSigningReference } from './lib/reference.js';
+import { newestSigningReference, writeBaselineSigner } from './lib/reference.js';
 import { renderChart } from './lib/chart.js';
 import { transpileToJs } from './lib/compile.js';
 import { runGrpcScenarios } from './lib/grpc-bench.js';
@@ -75,7 +75,9 @@ const { values: flags } = parseArgs({
 const ALL_SCENARIOS = ['sign', 'get', 'post', 'alt', 'fixed', 'stream', 'grpc'];
 // The HTTP/1.1 targets (and their warm-up) start only when one of these runs.
 const H1_LOAD_SCENARIOS = ['get', 'post', 'alt', 'fixed'];
-const KNOWN_TARGETS = ['direct', 'nginx-ref', 'floor', 'floor-nosign', 'proxy'];
+// proxy-h2up (opt-in): a second proxy with HTTP2_HOSTS matching the bench host, so its HTTP/1.1 requests go to
+// the upstream as HTTP/2 (the upstream nginx then offers h2 by ALPN): the cost of HTTP2_HOSTS, in the same run.
+const KNOWN_TARGETS = ['direct', 'nginx-ref', 'floor', 'floor-nosign', 'proxy', 'proxy-h2up'];
 const scenarios = new Set((flags.scenarios ?? ALL_SCENARIOS.join(',')).split(',').map((s) => s.trim()));
 const wanted = new Set(flags.targets!.split(',').map((s) => s.trim()));
 function usage(msg: string): never {
@@ -87,6 +89,17 @@ for (const t of wanted) if (!KNOWN_TARGETS.includes(t)) usage(`unknown target "$
 if (!['js', 'tsx'].includes(flags['floor-runtime']!)) usage('--floor-runtime is js or tsx');
 const cpuProfDir = flags['cpu-prof'] ? resolve(flags['cpu-prof']) : undefined;
 const proxyMain = flags['proxy-main'] ? resolve(flags['proxy-main']) : PROXY_MAIN;
+/**
+ * The Node/V8 flags the image runs the proxy with (the ENTRYPOINT of proxy/Dockerfile, between node and the
+ * script): the bench measures the proxy as it ships. --proxy-node-arg adds to them.
+ */
+function imageNodeFlags(): string[] {
+  const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(resolve(REPO_ROOT, 'proxy', 'Dockerfile'), 'utf8'));
+  if (!m) throw new Error('proxy/Dockerfile has no exec-form ENTRYPOINT to read the node flags from');
+  const argv = JSON.parse(m[1]!) as string[];
+  return argv.slice(1).filter((a) => a.startsWith('--'));
+}
+const proxyNodeArgs = [...imageNodeFlags(), ...flags['proxy-node-arg']!];
 const proxyNode = flags['proxy-node'] === 'image' ? imageNode() : flags['proxy-node'] ? resolve(flags['proxy-node']) : process.execPath;
 const traceTail = flags['trace-tail']!;
 
@@ -221,7 +234,7 @@ async function startProxy(name: string, tmp: string, js: Js, env: Record<string,
   const out = openSync(join(tmp, `${name}.log`), 'a');
   // --cpu-prof: V8 writes the profile when the proxy exits (it exits 0 after draining on SIGTERM).
   const nf = nodeFlags(name, js, tmp);
-  const child = startPinned(name, PROXY_CORE, proxyNode, [...nf.args, ...flags['proxy-node-arg']!, proxyMain], {
+  const child = startPinned(name, PROXY_CORE, proxyNode, [...nf.args, ...proxyNodeArgs, proxyMain], {
     env: isolatedEnv({ ...env, ...nf.env, LISTEN_PORT: String(port), ADMIN_PORT: String(adminPort), CONNECT_TO: `127.0.0.1:${connectPort}` }),
     stdio: ['ignore', out, out],
   });
@@ -431,7 +444,11 @@ async function main(): Promise<void> {
 
     if (scenarios.has('sign')) {
       log('signing micro-benchmark (core 0)');
-      const signOut = await runPinned('sign-micro', PROXY_CORE, proxyNode, ['--import', 'tsx', join(HERE, 'lib', 'sign-micro.ts'), '--ms', quick ? '600' : '1500'], { timeoutMs: 120_000 });
+      const ref = report.signingReference;
+      const baseline = ref ? writeBaselineSigner(REPO_ROOT, ref, tmp) : undefined;
+      if (ref && !baseline) log(`signing: cannot show proxy/src/signer.ts at ${ref.commit || '?'} (shallow clone?); comparing with the committed figure instead`);
+      const baselineArgs = baseline ? ['--baseline-signer', baseline, '--baseline-label', ref!.commit.slice(0, 7)] : [];
+      const signOut = await runPinned('sign-micro', PROXY_CORE, proxyNode, ['--import', 'tsx', join(HERE, 'lib', 'sign-micro.ts'), '--ms', quick ? '600' : '1500', ...baselineArgs], { timeoutMs: 120_000 });
       report.signing = JSON.parse(signOut.trim().split('\n').pop()!) as BenchReport['signing'];
     }
 
@@ -448,7 +465,7 @@ async function main(): Promise<void> {
     const upstreamPort = await freePort();
     const refPort = await freePort();
     const upstreamPrefix = join(tmp, 'upstream');
-    const upstream = await startNginx('nginx-upstream', upstreamPrefix, upstreamConfig(upstreamPrefix, upstreamPort, certFile, keyFile), upstreamPort, LOAD_CORE);
+    const upstream = await startNginx('nginx-upstream', upstreamPrefix, upstreamConfig(upstreamPrefix, upstreamPort, certFile, keyFile, wanted.has('proxy-h2up')), upstreamPort, LOAD_CORE);
     const upstreamAccepts = (): number => upstreamConnectionCount(upstreamPrefix);
     const env: Record<string, string> = { AWS_REGION: 'us-west-2', CA_FILE: caFile, APP_DOMAIN: 'example.com', ...benchCredentials() };
     for (const kv of flags['proxy-env']!) {
@@ -457,7 +474,7 @@ async function main(): Promise<void> {
       env[kv.slice(0, eq)] = kv.slice(eq + 1);
     }
     report.setup['proxyEnvOverrides'] = flags['proxy-env'];
-    report.setup['proxyNodeArgs'] = flags['proxy-node-arg'];
+    report.setup['proxyNodeArgs'] = proxyNodeArgs;
     report.setup['proxyMain'] = proxyMain;
     report.setup['proxyNode'] = proxyNodeVersion;
 
@@ -483,8 +500,12 @@ async function main(): Promise<void> {
     }
     const proxy = wantedH1('proxy') ? await startProxy('proxy', tmp, js, env, upstreamPort) : undefined;
     if (proxy) {
-      await addTarget({ name: 'proxy', what: `${relative(REPO_ROOT, proxyMain)}, access log on${flags['proxy-env']!.length > 0 ? ', ' + flags['proxy-env']!.join(' ') : ''}`, url: `http://127.0.0.1:${proxy.port}/`, pid: proxy.child.pid, fixedArgs: [], counters: proxy.counters, ...(proxy.traceFile ? { traceFile: proxy.traceFile } : {}) });
+      await addTarget({ name: 'proxy', what: `${[...proxyNodeArgs, relative(REPO_ROOT, proxyMain)].join(' ')}, access log on${flags['proxy-env']!.length > 0 ? ', ' + flags['proxy-env']!.join(' ') : ''}`, url: `http://127.0.0.1:${proxy.port}/`, pid: proxy.child.pid, fixedArgs: [], counters: proxy.counters, ...(proxy.traceFile ? { traceFile: proxy.traceFile } : {}) });
       report.proxyStartRssBytes = report.targets.find((t) => t.name === 'proxy')!.readyRssBytes;
+    }
+    const proxyH2 = wantedH1('proxy-h2up') ? await startProxy('proxy-h2up', tmp, js, { ...env, HTTP2_HOSTS: BENCH_HOST }, upstreamPort) : undefined;
+    if (proxyH2) {
+      await addTarget({ name: 'proxy-h2up', what: `the same proxy with HTTP2_HOSTS=${BENCH_HOST}: HTTP/1.1 in, HTTP/2 to the upstream`, url: `http://127.0.0.1:${proxyH2.port}/`, pid: proxyH2.child.pid, fixedArgs: [], ...(proxyH2.traceFile ? { traceFile: proxyH2.traceFile } : {}) });
     }
     log(`upstream nginx :${upstreamPort} (core ${LOAD_CORE}); on core ${PROXY_CORE}: ${targets.filter((t) => t.name !== 'direct').map((t) => `${t.name} ${new URL(t.url).port}`).join(', ')}`);
 
@@ -550,6 +571,7 @@ async function main(): Promise<void> {
     report.proxyPeakRssBytes = Math.max(0, ...proxyPeaks);
 
     await proxy?.child.stop();
+    await proxyH2?.child.stop();
     for (const f of floors) await f.stop();
     await reference?.stop();
 

@@ -37,13 +37,14 @@ function httpCommon(prefix: string): string {
 `;
 }
 
-export function upstreamConfig(prefix: string, port: number, certFile: string, keyFile: string): string {
+/** http2: the listener also offers h2 by ALPN (as a Lattice HTTPS listener does); HTTP/1.1 clients are unaffected. */
+export function upstreamConfig(prefix: string, port: number, certFile: string, keyFile: string, http2 = false): string {
   return `${common(prefix)}http {
 ${httpCommon(prefix)}  log_format bench_conn '$connection';
   map $connection_requests $bench_first_request { 1 1; default 0; }
   server {
     access_log ${connectionLog(prefix)} bench_conn if=$bench_first_request;
-    listen 127.0.0.1:${port} ssl reuseport backlog=4096;
+    listen 127.0.0.1:${port} ssl${http2 ? ' http2' : ''} reuseport backlog=4096;
     server_name ${BENCH_HOST};
     ssl_certificate ${certFile};
     ssl_certificate_key ${keyFile};
