@@ -305,16 +305,20 @@ async function fixedRate(t: Target, round: number, js: Js, tmp: string, upstream
   };
 }
 
-async function streamScenario(tmp: string, js: Js, env: Record<string, string>, certFile: string, keyFile: string): Promise<StreamResult> {
+/**
+ * Stream through a fresh `which` (the proxy, or the floor yardstick for the same-run comparison: how much RSS a
+ * minimal Node net/tls pass-through gains on the same 1 GiB) aimed at the Node sink/source.
+ */
+async function streamScenario(which: 'proxy' | 'floor', tmp: string, js: Js, env: Record<string, string>, certFile: string, keyFile: string, caFile: string): Promise<StreamResult> {
   const sinkPort = await freePort();
   const sink = startPinned('stream-server', LOAD_CORE, process.execPath, ['--import', 'tsx', join(HERE, 'lib', 'stream-server.ts'), '--port', String(sinkPort), '--cert', certFile, '--key', keyFile], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   await waitFor('stream server', () => tcpOpen(sinkPort), 15_000, sink.exited);
-  // A fresh proxy aimed at the Node sink/source (CONNECT_TO is one address for every upstream).
-  const p = await startProxy('proxy-stream', tmp, js, env, sinkPort);
-  // Warm it like a proxy that has been serving traffic, so the baseline is not a cold heap.
-  await runWrk({ scenario: 'warmup', target: 'proxy', url: `http://127.0.0.1:${p.port}/`, connections: 50, seconds: warmSeconds, loadCore: LOAD_CORE, pid: p.child.pid, upstreamPid: sink.pid, upstreamPort: sinkPort });
+  // CONNECT_TO (the floor's --connect-to) is one address for every upstream.
+  const p = which === 'proxy' ? await startProxy('proxy-stream', tmp, js, env, sinkPort) : await startFloor('floor-stream', tmp, js, env, sinkPort, caFile, true);
+  // Warm it like a process that has been serving traffic, so the baseline is not a cold heap.
+  await runWrk({ scenario: 'warmup', target: which, url: `http://127.0.0.1:${p.port}/`, connections: 50, seconds: warmSeconds, loadCore: LOAD_CORE, pid: p.child.pid, upstreamPid: sink.pid, upstreamPort: sinkPort });
   await sleep(500);
   const baseline = memory(p.child.pid).rss;
   resetPeakRss(p.child.pid);
@@ -339,9 +343,10 @@ async function streamScenario(tmp: string, js: Js, env: Record<string, string>, 
     } finally {
       clearInterval(sampler);
     }
-    log(`stream ${mode}: ${JSON.stringify(runs[runs.length - 1])}`);
-    if (process.env['BENCH_DEBUG_MEMORY']) {
-      const m = (await httpGetText(p.adminPort, '/metrics')).body;
+    log(`stream ${mode} (${which}): ${JSON.stringify(runs[runs.length - 1])}`);
+    const adminPort = 'adminPort' in p ? (p.adminPort as number) : undefined;
+    if (process.env['BENCH_DEBUG_MEMORY'] && adminPort !== undefined) {
+      const m = (await httpGetText(adminPort, '/metrics')).body;
       for (const name of ['lattice_proxy_process_resident_memory_bytes', 'lattice_proxy_nodejs_heap_size_total_bytes', 'lattice_proxy_nodejs_external_memory_bytes']) {
         log(`after ${mode}: ${name} ${(metricValue(m, name) / 2 ** 20).toFixed(1)} MB`);
       }
@@ -598,7 +603,11 @@ async function main(): Promise<void> {
 
     if (scenarios.has('stream') && wanted.has('proxy')) {
       log(`streaming ${streamBytes / 2 ** 20} MiB up and down through a fresh proxy`);
-      report.stream = await streamScenario(tmp, js, env, certFile, keyFile);
+      report.stream = await streamScenario('proxy', tmp, js, env, certFile, keyFile, caFile);
+      if (wanted.has('floor')) {
+        log(`streaming ${streamBytes / 2 ** 20} MiB up and down through a fresh floor yardstick (same-run comparison)`);
+        report.streamFloor = await streamScenario('floor', tmp, js, env, certFile, keyFile, caFile);
+      }
     }
     await upstream.stop();
 

@@ -18,8 +18,10 @@ const server = createServer({ cert: readFileSync(values.cert!), key: readFileSyn
     let bytes = 0;
     req.on('data', (c: Buffer) => (bytes += c.length));
     req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ bytes }));
+      // Content-length framing, so the floor yardstick (content-length only) can stream through it too.
+      const body = JSON.stringify({ bytes });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
+      res.end(body);
     });
     return;
   }
