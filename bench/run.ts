@@ -18,7 +18,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { createTestCa } from '../test/emulators/pki.js';
-import { isolatedEnv, PROXY_MAIN, REPO_ROOT } from '../test/helpers/proxy-process.js';
+import { imageNodeFlags, isolatedEnv, PROXY_MAIN, REPO_ROOT } from '../test/helpers/proxy-process.js';
 import { BENCH_HOST, referenceProxyConfig, startNginx, upstreamConfig, upstreamConnectionCount, tcpOpen } from './lib/nginx.js';
 import { cpuMicros, httpGetText, killAllSync, memory, resetPeakRss, runPinned, sleep, startPinned, stealMs, stopAll, waitFor, type Child } from './lib/proc.js';
 import { runWrk, type LoadResult } from './lib/wrk.js';
@@ -91,16 +91,6 @@ for (const t of wanted) if (!KNOWN_TARGETS.includes(t)) usage(`unknown target "$
 if (!['js', 'tsx'].includes(flags['floor-runtime']!)) usage('--floor-runtime is js or tsx');
 const cpuProfDir = flags['cpu-prof'] ? resolve(flags['cpu-prof']) : undefined;
 const proxyMain = flags['proxy-main'] ? resolve(flags['proxy-main']) : PROXY_MAIN;
-/**
- * The Node/V8 flags the image runs the proxy with (the ENTRYPOINT of proxy/Dockerfile, between node and the
- * script): the bench measures the proxy as it ships. --proxy-node-arg adds to them.
- */
-function imageNodeFlags(): string[] {
-  const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(resolve(REPO_ROOT, 'proxy', 'Dockerfile'), 'utf8'));
-  if (!m) throw new Error('proxy/Dockerfile has no exec-form ENTRYPOINT to read the node flags from');
-  const argv = JSON.parse(m[1]!) as string[];
-  return argv.slice(1).filter((a) => a.startsWith('--'));
-}
 const proxyNodeArgs = [...imageNodeFlags(), ...flags['proxy-node-arg']!];
 const proxyNode = flags['proxy-node'] === 'image' ? imageNode() : flags['proxy-node'] ? resolve(flags['proxy-node']) : process.execPath;
 const traceTail = flags['trace-tail']!;

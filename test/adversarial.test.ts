@@ -35,8 +35,9 @@ const FUZZ_DEADLINE_MS = 240_000;
 const CONCURRENCY = 12;
 const FUZZ_CONCURRENCY = 32;
 // V8 grows its heap in steps and gives pages back lazily, and the 256 KiB header blocks grow Node's socket
-// buffers, so RSS after the burst stays above the idle baseline without any leak (+30-40 MiB observed on 2
-// cores). 64 MiB allows that and still catches a leak of a few KiB per case; slow leaks are the soak's job
+// buffers, so RSS after the burst stays above the idle baseline without any leak (+20-25 MiB with the image's
+// --max-semi-space-size=2, which the proxy runs with here as in the image; +67-71 MiB without it, most of it
+// a young generation grown to 2 x 16 MiB). 64 MiB allows that and still catches a leak of a few KiB per case; slow leaks are the soak's job
 // (it fails on a rising RSS slope).
 const RSS_MARGIN_BYTES = 64 * 1024 * 1024;
 

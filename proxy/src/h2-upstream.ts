@@ -12,6 +12,7 @@ import type { ConnectTo } from './config.js';
 import type { Logger } from './logging.js';
 import type { Metrics } from './metrics.js';
 import type { Ticker, Timed } from './ticker.js';
+import { ownString } from './own-string.js';
 
 export interface H2UpstreamOptions {
   readonly connectTo: ConnectTo | undefined;
@@ -82,7 +83,8 @@ export class H2Upstream implements Timed {
     let list = this.#origins.get(key);
     if (list === undefined) {
       list = [];
-      this.#origins.set(key, list);
+      // Outlives the request: must not pin its head (own-string.ts).
+      this.#origins.set(ownString(key), list);
     }
     for (const s of list) {
       if (s.draining || s.closed) continue;
@@ -95,7 +97,7 @@ export class H2Upstream implements Timed {
         return;
       }
     }
-    const s = this.#dial(key, host, port);
+    const s = this.#dial(ownString(key), ownString(host), port);
     list.push(s);
     s.waiters.push(cb);
   }

@@ -5,8 +5,10 @@
 
 import type { HostAllowlist } from './hosts.js';
 import { parseAuthority, parseTarget, type Target } from './hosts.js';
+import { ownString } from './own-string.js';
 
 const MEMO_LIMIT = 1024;
+
 
 interface Authority {
   readonly host: string;
@@ -45,10 +47,12 @@ export class TargetCache {
   #authority(hostHeader: string): Authority {
     let a = this.#authorities.get(hostHeader);
     if (a === undefined) {
-      const p = parseAuthority(hostHeader, this.#upstreamPort);
+      // Only on a miss: what is remembered (the key, and the fields parsed from it) must own its memory.
+      const key = ownString(hostHeader);
+      const p = parseAuthority(key, this.#upstreamPort);
       a = { ...p, allowed: this.#allowlist.allows(p.host), origin: p.host + ':' + p.port };
       if (this.#authorities.size >= MEMO_LIMIT) this.#authorities.clear();
-      this.#authorities.set(hostHeader, a);
+      this.#authorities.set(key, a);
     }
     return a;
   }

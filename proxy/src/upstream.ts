@@ -10,6 +10,7 @@ import type { Logger } from './logging.js';
 import type { Metrics } from './metrics.js';
 import type { Ticker, Timed } from './ticker.js';
 import { UpstreamConnection, type ConnectionOwner } from './upstream-connection.js';
+import { ownString } from './own-string.js';
 
 export interface UpstreamOptions {
   readonly connectTo: ConnectTo | undefined;
@@ -82,8 +83,9 @@ export class Upstream implements ConnectionOwner, Timed {
   acquire(key: string, host: string, port: number, waiter: PoolWaiter): UpstreamConnection | undefined {
     let origin = this.#origins.get(key);
     if (origin === undefined) {
-      origin = new Origin(key, host, port);
-      this.#origins.set(key, origin);
+      // The pool outlives the request: its key and host must not pin the request's head (own-string.ts).
+      origin = new Origin(ownString(key), ownString(host), port);
+      this.#origins.set(origin.key, origin);
     }
     while (origin.idle.length > 0) {
       const c = origin.idle.pop()!;

@@ -82,10 +82,20 @@ export function httpGet(port: number, path: string, host = '127.0.0.1'): Promise
   });
 }
 
+/**
+ * The Node/V8 flags the image runs the proxy with: the exec-form ENTRYPOINT of proxy/Dockerfile, between node and
+ * the script. Tests and the bench run the proxy as it ships (memory figures depend on them).
+ */
+export function imageNodeFlags(): string[] {
+  const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(resolve(REPO_ROOT, 'proxy', 'Dockerfile'), 'utf8'));
+  if (!m) throw new Error('proxy/Dockerfile has no exec-form ENTRYPOINT to read the node flags from');
+  return (JSON.parse(m[1]!) as string[]).slice(1).filter((a) => a.startsWith('--'));
+}
+
 export async function startProxy(env: Record<string, string | undefined>, opts: { waitReady?: boolean; readyTimeoutMs?: number } = {}): Promise<ProxyProcess> {
   if (!existsSync(PROXY_MAIN)) throw new Error(`${PROXY_MAIN} is missing: run npm run build first`);
   const childEnv = isolatedEnv(env);
-  const child = spawn(process.execPath, [PROXY_MAIN], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...imageNodeFlags(), PROXY_MAIN], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   // Whole-suite secret scan (test/helpers/secret-record.ts): what this proxy may hold, and all it prints.
   const tokenFile = childEnv['AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE'];
   recordSecrets({
