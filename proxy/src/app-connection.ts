@@ -10,13 +10,9 @@ import type { CredentialCache } from './credentials.js';
 import {
   InternalError,
   MethodNotAllowedError,
-  NoCredentialsError,
-  NotReadyError,
   ProxyError,
   RequestTimeoutError,
   ShuttingDownError,
-  SigningError,
-  TargetNotAllowedError,
   UpgradeNotSupportedError,
 } from './errors.js';
 import { Exchange, pathWithoutQuery, type AppExchange, type AppSide, type EngineContext } from './exchange.js';
@@ -26,7 +22,8 @@ import { BodyKind, type RequestHead } from './http1-request-head.js';
 import { RequestReader, type RequestEvents } from './http1-request-reader.js';
 import { answerFor, closesConnection, rejectReason } from './proxy-answer.js';
 import { matchPreface } from './h2-app.js';
-import { CredentialCheck, http1RequestHead, http2RequestHeaders, RequestFraming, signRequest, type RequestSigner } from './signed-request.js';
+import { allowAndSign } from './request-gate.js';
+import { CredentialCheck, http1RequestHead, http2RequestHeaders, RequestFraming, type RequestSigner } from './signed-request.js';
 import type { ResolvedTarget, TargetCache } from './target-cache.js';
 import type { Timed } from './ticker.js';
 import type { H2Upstream } from './h2-upstream.js';
@@ -192,26 +189,12 @@ export class AppConnection implements RequestEvents, AppSide, Timed {
       if (head.upgrade && head.connection.includes('upgrade')) throw new UpgradeNotSupportedError();
       const prepared = prepareHeaders(head.names, head.values, head.connection, ctx.headerPolicy);
       target = ctx.targets.resolve(head.target, prepared.host);
-      if (!target.allowed) throw new TargetNotAllowedError(target.host);
-      const creds = ctx.credentials.current();
-      if (creds === undefined) {
-        ctx.metrics.signingFailure('no_credentials');
-        throw new NoCredentialsError(ctx.credentials.state().status === 'expired' ? 'the cached credentials expired and could not be refreshed' : 'credentials have not been fetched yet');
-      }
-      if (!ctx.upstream.ready) throw new NotReadyError('the trusted Private CA root is not loaded yet');
-      let ex: AppExchange;
-      try {
-        ctx.credentialCheck.check(creds);
-        const framing = head.bodyKind === BodyKind.Chunked ? RequestFraming.Chunked : head.bodyKind === BodyKind.Length ? RequestFraming.Length : RequestFraming.None;
-        const authorization = signRequest(head.method, target.path, target.authority, prepared, framing === RequestFraming.None && head.contentLengthIndex < 0, ctx.signer, creds, Date.now());
-        // HTTP2_HOSTS: services whose target groups speak HTTP/2 take HTTP/1.1 apps' requests as HTTP/2.
-        ex = ctx.http2Hosts.allows(target.host)
-          ? new H1ToH2Exchange(ctx, this, head.method, target, http2RequestHeaders(head.method, target.path, authorization, prepared), framing !== RequestFraming.None, head.minor, head.wantsClose, started)
-          : new Exchange(ctx, this, head.method, target, http1RequestHead(head.method, target.path, authorization, prepared, framing), framing, head.minor, head.wantsClose, started);
-      } catch (err) {
-        if (err instanceof SigningError) ctx.metrics.signingFailure('error');
-        throw err;
-      }
+      const framing = head.bodyKind === BodyKind.Chunked ? RequestFraming.Chunked : head.bodyKind === BodyKind.Length ? RequestFraming.Length : RequestFraming.None;
+      const authorization = allowAndSign(ctx, head.method, target, prepared, framing === RequestFraming.None && head.contentLengthIndex < 0);
+      // HTTP2_HOSTS: services whose target groups speak HTTP/2 take HTTP/1.1 apps' requests as HTTP/2.
+      const ex: AppExchange = ctx.http2Hosts.allows(target.host)
+        ? new H1ToH2Exchange(ctx, this, head.method, target, http2RequestHeaders(head.method, target.path, authorization, prepared), framing !== RequestFraming.None, head.minor, head.wantsClose, started)
+        : new Exchange(ctx, this, head.method, target, http1RequestHead(head.method, target.path, authorization, prepared, framing), framing, head.minor, head.wantsClose, started);
       // Decided allowed and signed: only now is the app invited to send its body (RFC 9110 §10.1.1).
       if (head.expectContinue && head.minor === 1 && this.#readingBody) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n');
       this.#exchange = ex;

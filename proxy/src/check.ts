@@ -8,15 +8,15 @@ import { lookup } from 'node:dns/promises';
 import { request, type IncomingMessage } from 'node:http';
 import { BlockList, connect as tcpConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, rootCertificates, type PeerCertificate, type TLSSocket } from 'node:tls';
-import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { ConfigError, parseConfig, type Config } from './config.js';
+import { loadCredentialSource } from './credential-source.js';
 import { CredentialCache } from './credentials.js';
 import { ProxyError } from './errors.js';
 import { parseTarget, type Target } from './hosts.js';
 import { createLogger } from './logging.js';
 import { createMetrics } from './metrics.js';
 import { SigV4Signer } from './signer.js';
-import { TrustStore } from './trust.js';
+import { TrustStore, trustSettings } from './trust.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -221,15 +221,11 @@ export async function runCheck(args: readonly string[], env: Env, write: Write):
     },
   });
   const metrics = createMetrics({ defaultMetrics: false });
-  const credentials = new CredentialCache({ providerFactory: () => defaultProvider(), refreshMarginMs: config.credentialsRefreshMarginMs, logger, metrics });
+  // The proxy's own source and provider (main.ts), so check fetches exactly as the sidecar does.
+  const source = await loadCredentialSource(config.credentialSource, { region: config.region });
+  const credentials = new CredentialCache({ providerFactory: source.providerFactory, refreshMarginMs: config.credentialsRefreshMarginMs, logger, metrics });
   const trust = new TrustStore({
-    caArn: config.caArn,
-    caRegion: config.caRegion,
-    caFile: config.caFile,
-    pcaEndpoint: config.pcaEndpoint,
-    pcaUseFips: config.pcaUseFips,
-    pcaUseDualStack: config.pcaUseDualStack,
-    refreshIntervalMs: config.caRefreshIntervalMs,
+    ...trustSettings(config),
     credentials,
     logger,
     metrics,

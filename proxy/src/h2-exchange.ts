@@ -13,12 +13,8 @@ import {
   GrpcStatus,
   InternalError,
   MethodNotAllowedError,
-  NoCredentialsError,
-  NotReadyError,
   ProxyError,
   ShuttingDownError,
-  SigningError,
-  TargetNotAllowedError,
   upstreamErrorFrom,
 } from './errors.js';
 import { pathWithoutQuery } from './exchange.js';
@@ -26,7 +22,8 @@ import type { H2Session } from './h2-upstream.js';
 import { prepareHeaders } from './headers.js';
 import { REQUEST_VALUE_CHAR, TARGET_CHAR } from './http1-syntax.js';
 import { rejectReason } from './proxy-answer.js';
-import { http2RequestHeaders, signRequest } from './signed-request.js';
+import { allowAndSign } from './request-gate.js';
+import { http2RequestHeaders } from './signed-request.js';
 import type { ResolvedTarget } from './target-cache.js';
 import type { Timed } from './ticker.js';
 
@@ -132,22 +129,7 @@ export class H2Exchange implements Timed {
       const prepared = prepareHeaders(names, values, [], ctx.headerPolicy);
       const target = ctx.targets.resolve(path, typeof authority === 'string' ? authority : prepared.host);
       this.#target = target;
-      if (!target.allowed) throw new TargetNotAllowedError(target.host);
-      const creds = ctx.credentials.current();
-      if (creds === undefined) {
-        ctx.metrics.signingFailure('no_credentials');
-        throw new NoCredentialsError(ctx.credentials.state().status === 'expired' ? 'the cached credentials expired and could not be refreshed' : 'credentials have not been fetched yet');
-      }
-      if (!ctx.upstream.ready) throw new NotReadyError('the trusted Private CA root is not loaded yet');
-      let out: OutgoingHttpHeaders;
-      try {
-        ctx.credentialCheck.check(creds);
-        const authorization = signRequest(method, path, target.authority, prepared, false, ctx.signer, creds, Date.now());
-        out = http2RequestHeaders(method, path, authorization, prepared);
-      } catch (err) {
-        if (err instanceof SigningError) ctx.metrics.signingFailure('error');
-        throw err;
-      }
+      const out: OutgoingHttpHeaders = http2RequestHeaders(method, path, allowAndSign(ctx, method, target, prepared, false), prepared);
       if (trailersTe) out['te'] = 'trailers';
       const timeout = grpcTimeoutMs(typeof headers['grpc-timeout'] === 'string' ? headers['grpc-timeout'] : undefined);
       if (timeout !== undefined) {

@@ -12,7 +12,7 @@ import { SigV4Signer } from './signer.js';
 import { SigV4ASigner } from './sigv4a.js';
 import { H2Upstream } from './h2-upstream.js';
 import { Ticker, tickFor } from './ticker.js';
-import { TrustStore } from './trust.js';
+import { TrustStore, trustSettings } from './trust.js';
 import { Upstream } from './upstream.js';
 
 // `node main.js check [URL]` runs the diagnosis (proxy/src/check.ts) instead of the sidecar, and exits.
@@ -83,13 +83,7 @@ async function main(): Promise<void> {
     ticker,
   });
   const trust = new TrustStore({
-    caArn: config.caArn,
-    caRegion: config.caRegion,
-    caFile: config.caFile,
-    pcaEndpoint: config.pcaEndpoint,
-    pcaUseFips: config.pcaUseFips,
-    pcaUseDualStack: config.pcaUseDualStack,
-    refreshIntervalMs: config.caRefreshIntervalMs,
+    ...trustSettings(config),
     credentials,
     logger,
     metrics,

@@ -6,6 +6,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
+import type { Config } from './config.js';
 import type { CredentialCache } from './credentials.js';
 import { PcaError } from './errors.js';
 import type { Logger } from './logging.js';
@@ -30,6 +31,11 @@ export interface TrustOptions {
   readonly onChange: (context: SecureContext) => void;
   readonly retryBaseMs?: number;
   readonly retryCapMs?: number;
+}
+
+/** The trust settings of the configuration: the proxy and `check` build their TrustStore from the same. */
+export function trustSettings(c: Config): Pick<TrustOptions, 'caArn' | 'caRegion' | 'caFile' | 'pcaEndpoint' | 'pcaUseFips' | 'pcaUseDualStack' | 'refreshIntervalMs'> {
+  return { caArn: c.caArn, caRegion: c.caRegion, caFile: c.caFile, pcaEndpoint: c.pcaEndpoint, pcaUseFips: c.pcaUseFips, pcaUseDualStack: c.pcaUseDualStack, refreshIntervalMs: c.caRefreshIntervalMs };
 }
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
