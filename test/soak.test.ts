@@ -1,6 +1,7 @@
 // Issue 7, soak (the CI version): 60 seconds of steady load through the built proxy against the emulators.
 // Fails on any error, on an unsigned request reaching upstream, on a proxy exit, on requests left in flight,
-// or on RSS / file descriptors that keep rising. `npm run soak -- --minutes 10` is the long version.
+// on RSS that keeps rising, on sockets past their structural bounds (the app's connections, the upstream pool
+// per origin), on non-socket fds that climb, or on CLOSE_WAIT. `npm run soak -- --minutes 10` is the long one.
 
 import { describe, expect, it } from 'vitest';
 import { runSoak } from './fuzz/soak-run.js';
@@ -12,7 +13,7 @@ describe('soak', () => {
     const r = await runSoak({ seconds: SECONDS, rate: 150, connections: 8, reportEverySeconds: 10 });
     console.log(
       `soak: ${r.requests} requests in ${r.seconds} s (${r.rps.toFixed(0)} req/s), ${r.errors} errors; RSS ${r.rssMiB.start.toFixed(1)} → ${r.rssMiB.end.toFixed(1)} MiB ` +
-        `(second-half slope ${r.rssSlopeMiBPerMin.toFixed(2)} MiB/min, limit ${r.maxRssSlopeMiBPerMin}); fds ${r.fds.start} → ${r.fds.end}; upstream ${r.upstream.requests}, unsigned ${r.upstream.unsigned}`,
+        `(second-half slope ${r.rssSlopeMiBPerMin.toFixed(2)} MiB/min, limit ${r.maxRssSlopeMiBPerMin}); fds ${r.fds.start} → ${r.fds.end} (after the app closed: app ${r.afterClose?.app}, upstream pool ${r.afterClose?.upstream}); upstream ${r.upstream.requests}, unsigned ${r.upstream.unsigned}`,
     );
     expect(r.errorSamples).toEqual([]);
     expect(r.reasons).toEqual([]);

@@ -1,10 +1,11 @@
 // Steady load through the BUILT proxy in the seed world, for minutes, watching what grows: errors, RSS and file
-// descriptors of the proxy process. Used by `npm run soak` (scripts/soak.ts) and the 60-second CI version
+// descriptors of the proxy process, sockets counted by role (see socket-census.ts). Used by `npm run soak` (scripts/soak.ts) and the 60-second CI version
 // (test/soak.test.ts). Loopback only, bounded in time and in rate.
 
 import { Agent, request } from 'node:http';
 import { startSeedWorld } from '../emulators/scenario.js';
-import { DEFAULT_NODE_OPTIONS, fdCounts, metricValue, rssBytes, sleep, startSeedProxy } from './seed-proxy.js';
+import { DEFAULT_NODE_OPTIONS, metricValue, rssBytes, sleep, startSeedProxy } from './seed-proxy.js';
+import { judgeCensus, socketCensus, type SocketCensus } from './socket-census.js';
 
 export interface SoakOptions {
   /** Total duration. */
@@ -31,6 +32,7 @@ export interface SoakSample {
   readonly heapUsedMiB: number;
   readonly fds: number;
   readonly sockets: number;
+  readonly census: SocketCensus;
   readonly requests: number;
   readonly errors: number;
 }
@@ -48,6 +50,8 @@ export interface SoakResult {
   readonly rssSlopeMiBPerMin: number;
   readonly maxRssSlopeMiBPerMin: number;
   readonly fds: { start: number; end: number; max: number };
+  /** What the proxy still held once the app had closed its connections (the upstream pool may stay). */
+  readonly afterClose: SocketCensus | undefined;
   readonly upstream: { requests: number; unsigned: number };
   readonly proxyAlive: boolean;
   readonly samples: SoakSample[];
@@ -89,6 +93,8 @@ function percentile(sorted: number[], q: number): number {
 }
 
 type Kind = 'allowed' | 'post' | 'denied-by-policy' | 'not-allowed';
+/** allowedHostname (GET and POST) and deniedHostname reach the upstream; 'not-allowed' never leaves the proxy. */
+const UPSTREAM_ORIGINS = 2;
 
 export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   const log = opts.log ?? ((l: string) => console.log(l));
@@ -162,6 +168,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     }
   };
 
+  const ports = { app: proxy.port, upstream: world.latticePort };
   let proxyAlive = true;
   proxy.child.once('exit', () => (proxyAlive = false));
   const sampler = async (): Promise<void> => {
@@ -170,13 +177,26 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     while (Date.now() < deadline && proxyAlive) {
       await sleep(1000);
       if (!proxyAlive) break;
-      const fd = fdCounts(proxy.pid);
       const heap = metricValue(await proxy.metrics().catch(() => ''), 'lattice_proxy_nodejs_heap_size_used_bytes') ?? 0;
-      const s: SoakSample = { t: (Date.now() - started) / 1000, rssMiB: rssBytes(proxy.pid) / 2 ** 20, heapUsedMiB: heap / 2 ** 20, fds: fd.total, sockets: fd.sockets, requests, errors };
+      const census = socketCensus(proxy.pid, ports);
+      const s: SoakSample = {
+        t: (Date.now() - started) / 1000,
+        rssMiB: rssBytes(proxy.pid) / 2 ** 20,
+        heapUsedMiB: heap / 2 ** 20,
+        fds: census.total,
+        sockets: census.total - census.nonSocket,
+        census,
+        requests,
+        errors,
+      };
       samples.push(s);
       if (Date.now() - lastReport >= reportEvery * 1000 - 50) {
         const rps = (requests - lastRequests) / ((Date.now() - lastReport) / 1000);
-        log(`soak t=${s.t.toFixed(0)}s rps=${rps.toFixed(0)} requests=${requests} errors=${errors} rss=${s.rssMiB.toFixed(1)}MiB heap=${s.heapUsedMiB.toFixed(1)}MiB fds=${s.fds} sockets=${s.sockets}`);
+        const c = s.census;
+        log(
+          `soak t=${s.t.toFixed(0)}s rps=${rps.toFixed(0)} requests=${requests} errors=${errors} rss=${s.rssMiB.toFixed(1)}MiB heap=${s.heapUsedMiB.toFixed(1)}MiB ` +
+            `fds=${s.fds} (sockets: app ${c.app}, upstream ${c.upstream}, listening ${c.listening}, other ${c.other}; non-socket ${c.nonSocket})`,
+        );
         lastReport = Date.now();
         lastRequests = requests;
       }
@@ -186,6 +206,14 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   try {
     await Promise.all([sampler(), ...Array.from({ length: opts.connections }, (_, id) => worker(id))]);
     const inFlight = proxyAlive ? metricValue(await proxy.metrics(), 'lattice_proxy_in_flight_requests') : undefined;
+    // The app hangs up: every socket on its side must go, and none may linger half-closed.
+    agent.destroy();
+    let afterClose: SocketCensus | undefined;
+    for (let waited = 0; proxyAlive && waited <= 5_000; waited += 100) {
+      afterClose = socketCensus(proxy.pid, ports);
+      if (afterClose.app === 0 && afterClose.closeWait === 0) break;
+      await sleep(100);
+    }
     const half = samples.filter((s) => s.t >= opts.seconds / 2);
     const rssSlope = slope(half.map((s) => [s.t / 60, s.rssMiB] as const));
     const sorted = latencies.sort((a, b) => a - b);
@@ -196,11 +224,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     if (errors > 0) reasons.push(`${errors} errors`);
     if (unsigned > 0) reasons.push(`${unsigned} unsigned or unverified requests reached upstream`);
     if (rssSlope > maxSlope) reasons.push(`RSS rises ${rssSlope.toFixed(2)} MiB/min over the second half (limit ${maxSlope})`);
-    const fdHalf = slope(half.map((s) => [s.t / 60, s.fds] as const));
-    // Pooled connections open and idle out with the load's bursts, so a few samples swing by the size of a
-    // burst; a leak also climbs past every level seen before.
-    const firstHalfMax = Math.max(...samples.filter((s) => s.t < opts.seconds / 2).map((s) => s.fds));
-    if (fdHalf > 5 && fds[fds.length - 1]! > firstHalfMax) reasons.push(`file descriptors rise ${fdHalf.toFixed(1)}/min over the second half, past the first half's maximum ${firstHalfMax}`);
+    if (proxyAlive) reasons.push(...judgeCensus(samples.map((x) => x.census), { appConnections: opts.connections, upstreamOrigins: UPSTREAM_ORIGINS }));
+    if (afterClose && afterClose.app > 0) reasons.push(`${afterClose.app} app-side sockets still open 5 s after the app closed its connections`);
+    if (afterClose && afterClose.closeWait > 0) reasons.push(`${afterClose.closeWait} sockets in CLOSE_WAIT 5 s after the app closed its connections`);
     if (inFlight !== undefined && inFlight !== 0) reasons.push(`${inFlight} requests still in flight at the end`);
     if (requests < opts.rate * opts.seconds * 0.5) reasons.push(`only ${requests} requests sent (target ${opts.rate * opts.seconds})`);
     return {
@@ -216,6 +242,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       rssSlopeMiBPerMin: rssSlope,
       maxRssSlopeMiBPerMin: maxSlope,
       fds: { start: fds[0] ?? 0, end: fds[fds.length - 1] ?? 0, max: Math.max(0, ...fds) },
+      afterClose,
       upstream: { requests: upstreamRequests, unsigned },
       proxyAlive,
       samples,
