@@ -2,9 +2,9 @@
 //
 // Steady load through the built proxy against the local emulators (loopback only, rate-limited, bounded in
 // time). Prints rps, errors, RSS and file descriptors every 10 s, then a JSON summary and a verdict: it fails
-// on any error, on a proxy exit, on an unsigned request reaching upstream, or when RSS keeps rising over the
+// on any error, on a proxy exit, on an unsigned request reaching upstream, when RSS keeps rising over the
 // second half of the run (least-squares slope above --max-slope; default 10 MiB/min under 5 minutes, else 2:
-// see defaultMaxSlope in test/fuzz/soak-run.ts).
+// see defaultMaxSlope in test/fuzz/soak-run.ts), or on sockets past their bounds (test/fuzz/socket-census.ts).
 
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';

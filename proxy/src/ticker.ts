@@ -1,10 +1,12 @@
 // One coarse timer for every deadline of the data path (head, request, upstream, idle, lingering). A timer
 // per request costs a timer-list insertion and removal on every request and shows in the profile; here a
-// connection stores a deadline number and one interval sweeps the live set. Deadlines fire within one tick
-// of their time, which is what a timeout of seconds needs.
+// connection stores a deadline number and one interval sweeps the live set. Deadlines are set from
+// coarseNow, which lags the real clock by up to a tick (more while a poll phase runs long), so the sweep judges
+// them against a clock one tick behind: a timeout never fires before its time (an upstream cut at 926 ms of a
+// 1 s UPSTREAM_TIMEOUT_MS, CI 2026-12-02), and at most about two ticks after it.
 
 export interface Timed {
-  /** Called on every tick with the ticker's clock; the object compares its own deadlines. */
+  /** Called on every tick with the ticker's clock less one tick; the object compares its own deadlines. */
   onTick(now: number): void;
 }
 
@@ -44,8 +46,8 @@ export class Ticker {
   }
 
   #tick(): void {
-    const now = (this.#now = performance.now());
-    for (const m of this.#members) m.onTick(now);
+    const judged = (this.#now = performance.now()) - this.tickMs;
+    for (const m of this.#members) m.onTick(judged);
   }
 
   stop(): void {
