@@ -37,7 +37,7 @@ const maxSlope = values['max-slope'] === undefined ? undefined : num('max-slope'
 console.log(`soak: ${minutes} min at ${rate} req/s over ${connections} connections through the built proxy (loopback emulators)`);
 const result = await runSoak({ seconds: minutes * 60, rate, connections, maxRssSlopeMiBPerMin: maxSlope });
 const { samples, ...summary } = result;
-console.log(JSON.stringify({ ...summary, rssEveryTenSeconds: samples.filter((_, i) => (i + 1) % 10 === 0).map((s) => [Math.round(s.t), Number(s.rssMiB.toFixed(1)), s.fds]) }, null, 2));
+console.log(JSON.stringify({ ...summary, rssEveryTenSeconds: samples.filter((_, i) => (i + 1) % 10 === 0).map((s) => [Math.round(s.t), Number(s.rssMiB.toFixed(1)), s.census.total]) }, null, 2));
 if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2));
 console.log(result.ok ? 'soak: PASS' : `soak: FAIL (${result.reasons.join('; ')})`);
 process.exit(result.ok ? 0 : 1);

@@ -2,10 +2,11 @@
 // Pod Identity), with every upstream dialled to the Lattice emulator. Shared by the adversarial, fault,
 // secret-scan and soak runs so they all attack the same configuration.
 
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import type { SeedWorld } from '../emulators/scenario.js';
 import { seedProxyEnv, startProxy, type ProxyProcess } from '../helpers/proxy-process.js';
+import { fdTargets } from './socket-census.js';
 
 export type Caller = 'cluster1' | 'cluster2';
 
@@ -35,20 +36,12 @@ export function rssBytes(pid: number): number {
   return Number(m[1]) * 1024;
 }
 
-/** Open file descriptors of a process, by kind (socket, pipe, anon_inode, file). */
+/** Open file descriptors of a process: all of them, and how many are sockets. */
 export function fdCounts(pid: number): { total: number; sockets: number } {
-  let total = 0;
+  const targets = fdTargets(pid);
   let sockets = 0;
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-      total++;
-      if (target.startsWith('socket:')) sockets++;
-    } catch {
-      // closed between readdir and readlink
-    }
-  }
-  return { total, sockets };
+  for (const t of targets) if (t.startsWith('socket:')) sockets++;
+  return { total: targets.length, sockets };
 }
 
 /** Value of one Prometheus sample (`name{labels}` exactly as exposed), or undefined when absent. */

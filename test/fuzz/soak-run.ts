@@ -1,6 +1,6 @@
 // Steady load through the BUILT proxy in the seed world, for minutes, watching what grows: errors, RSS and file
-// descriptors of the proxy process, sockets counted by role (see socket-census.ts). Used by `npm run soak` (scripts/soak.ts) and the 60-second CI version
-// (test/soak.test.ts). Loopback only, bounded in time and in rate.
+// descriptors of the proxy process, sockets counted by role (see socket-census.ts). Used by `npm run soak`
+// (scripts/soak.ts) and the 60-second CI version (test/soak.test.ts). Loopback only, bounded in time and rate.
 
 import { Agent, request } from 'node:http';
 import { startSeedWorld } from '../emulators/scenario.js';
@@ -30,8 +30,7 @@ export interface SoakSample {
   readonly rssMiB: number;
   /** V8 heap in use (from the proxy's own metrics): separates a JS leak from allocator growth. */
   readonly heapUsedMiB: number;
-  readonly fds: number;
-  readonly sockets: number;
+  /** The proxy's open fds, by role. */
   readonly census: SocketCensus;
   readonly requests: number;
   readonly errors: number;
@@ -183,8 +182,6 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
         t: (Date.now() - started) / 1000,
         rssMiB: rssBytes(proxy.pid) / 2 ** 20,
         heapUsedMiB: heap / 2 ** 20,
-        fds: census.total,
-        sockets: census.total - census.nonSocket,
         census,
         requests,
         errors,
@@ -195,7 +192,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
         const c = s.census;
         log(
           `soak t=${s.t.toFixed(0)}s rps=${rps.toFixed(0)} requests=${requests} errors=${errors} rss=${s.rssMiB.toFixed(1)}MiB heap=${s.heapUsedMiB.toFixed(1)}MiB ` +
-            `fds=${s.fds} (sockets: app ${c.app}, upstream ${c.upstream}, listening ${c.listening}, other ${c.other}; non-socket ${c.nonSocket})`,
+            `fds=${c.total} (sockets: app ${c.app}, upstream ${c.upstream}, listening ${c.listening}, other ${c.other}; non-socket ${c.nonSocket})`,
         );
         lastReport = Date.now();
         lastRequests = requests;
@@ -218,7 +215,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     const rssSlope = slope(half.map((s) => [s.t / 60, s.rssMiB] as const));
     const sorted = latencies.sort((a, b) => a - b);
     const rss = samples.map((s) => s.rssMiB);
-    const fds = samples.map((s) => s.fds);
+    const fds = samples.map((s) => s.census.total);
     const reasons: string[] = [];
     if (!proxyAlive) reasons.push('the proxy exited');
     if (errors > 0) reasons.push(`${errors} errors`);

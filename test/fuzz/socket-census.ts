@@ -47,18 +47,26 @@ export function parseProcNetTcp(text: string, into: Map<string, TcpEntry> = new 
   return into;
 }
 
-export function socketCensus(pid: number, ports: { app: number; upstream: number }): SocketCensus {
-  const inodes: string[] = [];
-  let total = 0;
+/** What each open fd of a process points at (`socket:[inode]`, `pipe:[…]`, a path), from /proc/<pid>/fd. */
+export function fdTargets(pid: number): string[] {
+  const out: string[] = [];
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
-      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-      total++;
-      const m = /^socket:\[(\d+)\]$/.exec(target);
-      if (m) inodes.push(m[1]!);
+      out.push(readlinkSync(`/proc/${pid}/fd/${fd}`));
     } catch {
       // closed between readdir and readlink
     }
+  }
+  return out;
+}
+
+export function socketCensus(pid: number, ports: { app: number; upstream: number }): SocketCensus {
+  const targets = fdTargets(pid);
+  const total = targets.length;
+  const inodes: string[] = [];
+  for (const target of targets) {
+    const m = /^socket:\[(\d+)\]$/.exec(target);
+    if (m) inodes.push(m[1]!);
   }
   const tcp = new Map<string, TcpEntry>();
   for (const table of ['tcp', 'tcp6']) {
